@@ -1,0 +1,27 @@
+"""The exceptions gonogo raises, under one root so callers can catch them together.
+
+GonogoError
+├── EnvironmentFileError     the environment file cannot be read, parsed or validated
+├── TargetUnreachableError   a probe could not get an answer from its target
+└── DemoError                the demo deployment could not be started, switched or stopped
+"""
+
+from __future__ import annotations
+
+__all__ = ["DemoError", "EnvironmentFileError", "GonogoError", "TargetUnreachableError"]
+
+
+class GonogoError(Exception):
+    """Root of every error gonogo raises on purpose; its message is meant for the operator."""
+
+
+class EnvironmentFileError(GonogoError):
+    """The environment file is unreadable, not YAML, or breaks the schema."""
+
+
+class TargetUnreachableError(GonogoError):
+    """A probe got no usable answer: refused, timed out, TLS failed, name did not resolve."""
+
+
+class DemoError(GonogoError):
+    """The demo deployment did not reach the state asked of it."""
