@@ -1,0 +1,5 @@
+"""The suite's fixture modules; the engine itself comes from the gonogo pytest plugin."""
+
+from __future__ import annotations
+
+pytest_plugins = ["fixtures.http"]

@@ -1,0 +1,233 @@
+"""The pytest plugin: `--env`, target parametrization, redaction, the gate and its reports.
+
+Hooks appear in lifecycle order. The environment is validated once, in `pytest_configure`,
+so a broken file stops the run before any test; the gate runs once, on the controlling
+process, after every worker's reports are in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from gonogo import hookspecs
+from gonogo._gate_session import GateSession, RunState
+from gonogo.environment import Environment, Severity, Wait
+from gonogo.environment_file import (
+    LoadedEnvironment,
+    available_environments,
+    load_environment,
+    resolve_environment_path,
+)
+from gonogo.errors import GonogoError
+from gonogo.targets import TARGETS
+
+NOT_APPLICABLE = "gonogo_not_applicable"
+JUNIT_FILE = "junit.xml"
+
+
+_RUN = pytest.StashKey[RunState]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gonogo", "deployment verification")
+    group.addoption(
+        "--env",
+        dest="gonogo_env",
+        metavar="NAME|FILE",
+        help="environment to verify: a name in the environments directory, or a YAML file",
+    )
+    group.addoption(
+        "--report-dir",
+        "--gonogo-report-dir",
+        dest="gonogo_report_dir",
+        metavar="DIR",
+        help="where decision.json and junit.xml go (default: ini gonogo_report_dir or reports/)",
+    )
+    parser.addini(
+        "gonogo_environments_dir",
+        "directory holding NAME.yaml environment files for --env NAME",
+        default="environments",
+    )
+    parser.addini("gonogo_report_dir", "default directory for gonogo reports", default="reports")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "smoke: fast post-deploy checks that the service answers")
+    config.addinivalue_line("markers", "load: the load stage (Locust run judged against KPIs)")
+    config.addinivalue_line("markers", "critical: a failure of this check is always NO-GO")
+    config.addinivalue_line("markers", f"{NOT_APPLICABLE}: the environment declares no target")
+    rootpath = config.rootpath
+    environments_dir = rootpath / str(config.getini("gonogo_environments_dir"))
+    report_dir = Path(
+        config.getoption("gonogo_report_dir") or rootpath / str(config.getini("gonogo_report_dir"))
+    ).resolve()
+    loaded = None
+    choice = config.getoption("gonogo_env")
+    if choice:
+        try:
+            path = resolve_environment_path(choice, environments_dir)
+            loaded = load_environment(path, os.environ)
+        except GonogoError as exc:
+            raise pytest.UsageError(f"gonogo: {exc}") from None
+    config.stash[_RUN] = RunState(
+        loaded=loaded, report_dir=report_dir, environments_dir=environments_dir
+    )
+    if loaded is not None and not _is_worker(config) and not config.option.xmlpath:
+        config.option.xmlpath = str(report_dir / JUNIT_FILE)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash[_RUN]
+    if run.loaded is None:
+        return []
+    env = run.loaded.environment
+    wait = (
+        f"{env.wait.attempts} x {env.wait.interval_s:g} s on {env.wait.check}"
+        if env.wait
+        else "none"
+    )
+    lines = [
+        f"gonogo: environment {env.name} ({run.loaded.path})"
+        + (" [protected]" if env.protected else ""),
+        f"gonogo: {len(env.smoke)} smoke checks; wait {wait}; timeout {env.defaults.timeout_s:g} s;"
+        f" NO-GO on {', '.join(env.gate.block_on)} failures",
+        f"gonogo: reports in {run.report_dir}",
+    ]
+    return [run.loaded.redactor.redact(line) for line in lines]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    loaded = metafunc.config.stash[_RUN].loaded
+    for name in TARGETS.keys() & set(metafunc.fixturenames):
+        if loaded is None:
+            # Collection must not fail here (it would be reported as a collection error);
+            # pytest_collection_modifyitems turns this into a usage error.
+            metafunc.parametrize(name, [None], ids=["no-env"])
+            continue
+        targets = TARGETS[name](loaded.environment)
+        if targets:
+            metafunc.parametrize(name, targets, ids=[_target_id(t) for t in targets])
+        else:
+            mark = getattr(pytest.mark, NOT_APPLICABLE)
+            metafunc.parametrize(name, [pytest.param(None, marks=mark)], ids=["none"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash[_RUN]
+    if run.loaded is None:
+        needs_env = [
+            i for i in items if {"environment", *TARGETS} & set(getattr(i, "fixturenames", ()))
+        ]
+        if needs_env:
+            names = ", ".join(available_environments(run.environments_dir)) or "none found"
+            raise pytest.UsageError(
+                f"gonogo: {len(needs_env)} checks need an environment: run pytest --env NAME "
+                f"(available in {run.environments_dir}: {names}) or --env path/to/file.yaml"
+            )
+        return
+    applicable = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
+    if len(applicable) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in applicable])
+        items[:] = applicable
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach severity and the finding to the report, shorten it, and mask secrets, here on
+    the process that ran the test, so nothing unmasked ever travels to xdist's controller."""
+    report = yield
+    loaded = item.config.stash[_RUN].loaded
+    if loaded is None:
+        return report
+    redact = loaded.redactor.redact
+    properties = [(k, v) for k, v in report.user_properties if not k.startswith("gonogo_")]
+    properties.append(("gonogo_severity", _severity(item, loaded.environment)))
+    if call.excinfo is not None:
+        finding = redact(_finding(call.excinfo))
+        properties.append(("gonogo_message", finding))
+        if report.failed and _is_finding(call.excinfo, item.config):
+            # The check's message is the whole finding; a traceback would only bury it.
+            report.longrepr = (
+                f"{item.location[0]}:{call.excinfo.traceback[-1].lineno + 1}: {finding}"
+            )
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if loaded.redactor.contains_secret(text):
+            report.longrepr = redact(text)
+    report.sections = [(title, redact(body)) for title, body in report.sections]
+    report.user_properties = properties
+    return report
+
+
+def _finding(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """The operator-facing sentence of an exception, without pytest's assertion explanation."""
+    exc = excinfo.value
+    if isinstance(exc, AssertionError):
+        return str(exc).split("\nassert ")[0].strip() or "assertion failed"
+    if isinstance(exc, GonogoError):
+        return str(exc)
+    message = getattr(exc, "msg", None)  # pytest's fail/skip/xfail outcomes
+    if isinstance(message, str):
+        return message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_finding(excinfo: pytest.ExceptionInfo[BaseException], config: pytest.Config) -> bool:
+    """Findings (assertions, our errors) read best alone; other exceptions are bugs and keep
+    their traceback, and so does everything when the user asked for a traceback style."""
+    default_style = config.getoption("tbstyle", "auto") == "auto"
+    return default_style and isinstance(excinfo.value, AssertionError | GonogoError)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    run = session.config.stash[_RUN]
+    if run.loaded is not None and not _is_worker(session.config):
+        session.config.pluginmanager.register(GateSession(run, run.loaded), "gonogo-gate")
+
+
+def _severity(item: pytest.Item, environment: Environment) -> Severity:
+    """The target's own severity, else a `critical` marker, else the environment default."""
+    callspec = getattr(item, "callspec", None)
+    for value in callspec.params.values() if callspec else ():
+        severity = getattr(value, "severity", None)
+        if severity is not None:
+            return severity  # type: ignore[no-any-return]
+        if isinstance(value, Wait):
+            return "critical"
+    if item.get_closest_marker("critical"):
+        return "critical"
+    return environment.defaults.severity
+
+
+def _target_id(target: object) -> str:
+    return str(getattr(target, "name", None) or getattr(target, "check", target))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.fixture(scope="session")
+def loaded_environment(pytestconfig: pytest.Config) -> LoadedEnvironment:
+    """The environment chosen with --env, with its file path and its redactor."""
+    loaded = pytestconfig.stash[_RUN].loaded
+    if loaded is None:
+        pytest.fail("gonogo: no environment selected; run pytest --env NAME", pytrace=False)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def environment(loaded_environment: LoadedEnvironment) -> Environment:
+    """The validated expectations of the environment under test."""
+    return loaded_environment.environment
