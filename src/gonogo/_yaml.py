@@ -28,7 +28,7 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if key in seen:
                 first = seen[key].start_mark
                 raise yaml.constructor.ConstructorError(
@@ -51,7 +51,7 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> str:
     return value
 
 
-_Loader.add_constructor("!secret", _construct_secret)  # type: ignore[arg-type]
+_Loader.add_constructor("!secret", _construct_secret)
 
 
 def read_yaml(path: Path) -> tuple[Any, set[str]]:
@@ -74,13 +74,13 @@ def read_yaml(path: Path) -> tuple[Any, set[str]]:
         raise EnvironmentFileError(f"{path}: cannot read: {exc.strerror}") from None
     loader = _Loader(text)
     try:
-        document = loader.get_single_data()  # type: ignore[no-untyped-call]
+        document = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         raise EnvironmentFileError(_describe_yaml_error(path, exc)) from None
     except yaml.YAMLError as exc:
         raise EnvironmentFileError(f"{path}: not valid YAML: {exc}") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return document, loader.secrets
 
 

@@ -128,8 +128,9 @@ class Request(Section):
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(None, alias="json", description="JSON request body.")
+    # Not in repr: they may hold credentials, and pytest may split a long repr mid-secret.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    json_body: Any = Field(None, alias="json", description="JSON request body.", repr=False)
     timeout_s: Seconds | None = None
 
     @field_validator("url")
@@ -180,7 +181,7 @@ class GatePolicy(Section):
     """Which failures block a GO."""
 
     block_on: list[Severity] = Field(
-        default_factory=lambda: ["critical", "major"],
+        default_factory=lambda: list(SEVERITIES[:2]),
         description="Severities whose failure, error or skip makes the decision NO-GO.",
     )
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "Redactor"]
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "Redactor", "credentials_in"]
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
+_CREDENTIAL_KEY = re.compile(
+    r"(token|secret|passw(or)?d|api[-_]?key|credentials?|session(_?id)?)$", re.IGNORECASE
+)
 
 
 class Redactor:
@@ -21,11 +26,15 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        spellings: set[str] = set()
+        self._spellings: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Learn secrets met during the run, such as a token a login just issued."""
+        spellings = set(self._spellings)
         for secret in secrets:
-            if len(secret) < MIN_SECRET_LENGTH:
-                continue
-            spellings.update({secret, quote(secret, safe=""), json.dumps(secret)[1:-1]})
+            if len(secret) >= MIN_SECRET_LENGTH:
+                spellings.update({secret, quote(secret, safe=""), json.dumps(secret)[1:-1]})
         # Longest first, so a secret containing another is masked whole.
         self._spellings = sorted(spellings, key=len, reverse=True)
 
@@ -40,3 +49,21 @@ class Redactor:
 
     def contains_secret(self, text: str) -> bool:
         return any(spelling in text for spelling in self._spellings)
+
+
+def credentials_in(document: Any) -> set[str]:
+    """String values under credential-like keys (`access_token`, `password`, `api_key`) of a
+    JSON document, so an issued token is masked wherever the response is shown."""
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str) and _CREDENTIAL_KEY.search(str(key)):
+                    found.add(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found

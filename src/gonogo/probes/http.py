@@ -34,7 +34,7 @@ class HttpResponse:
     reason: str
     http_version: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes = field(repr=False)  # messages show excerpt(); a repr could split a secret
     truncated: bool
     elapsed_ms: float
     _json: list[Any] = field(default_factory=list, repr=False, compare=False)
