@@ -1,0 +1,128 @@
+"""The suite against the real demo deployment: blue is GO, green is NO-GO, the same under xdist."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gonogo.demo.deployment import DemoConfig, switch
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_ENV = REPO / "environments" / "demo.yaml"
+GREEN_BLOCKING = {
+    "test_status_is_expected[ready]",
+    "test_json_fields_match[ready]",
+    "test_latency_within_budget[status]",
+    "test_status_is_expected[catalog]",
+}
+
+
+def run_suite(
+    demo: DemoConfig, report_dir: Path, *args: str, env_file: Path = DEMO_ENV
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """`pytest --env demo` in a separate process, as a user runs it."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--env={env_file}",
+            f"--report-dir={report_dir}",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=REPO,
+        env={**os.environ, **demo.variables()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done, json.loads((report_dir / "decision.json").read_text())
+
+
+@pytest.fixture
+def blue(demo: DemoConfig) -> DemoConfig:
+    switch(demo, "blue")
+    return demo
+
+
+@pytest.fixture
+def green(demo: DemoConfig) -> DemoConfig:
+    switch(demo, "green")
+    return demo
+
+
+def test_blue_release_is_go(blue: DemoConfig, tmp_path: Path) -> None:
+    done, record = run_suite(blue, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert record["decision"] == "GO"
+    assert record["environment"] == "demo"
+    assert record["blocking"] == [] and record["warnings"] == []
+    assert len(record["checks"]) == 18
+    assert {c["outcome"] for c in record["checks"]} == {"passed"}
+    last = done.stdout.strip().splitlines()[-1]
+    assert (
+        last == f"gonogo: GO for demo (all checks passed); decision record {tmp_path}/decision.json"
+    )
+
+
+def test_green_release_is_no_go_naming_the_failing_checks(
+    green: DemoConfig, tmp_path: Path
+) -> None:
+    done, record = run_suite(green, tmp_path)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert record["decision"] == "NO-GO"
+    assert set(record["blocking"]) == GREEN_BLOCKING
+    messages = {c["id"]: c["message"] for c in record["checks"]}
+    assert messages["test_status_is_expected[ready]"].startswith(
+        f"ready (GET {green.url}/health/ready): status 503, expected 200; body: "
+        '{"status":"not ready","reason":"database migrations pending"}'
+    )
+    assert messages["test_status_is_expected[catalog]"].startswith(
+        f"catalog (GET {green.url}/api/v1/catalog): status 500, expected 200"
+    )
+    assert "budget 300 ms" in messages["test_latency_within_budget[status]"]
+    for check in GREEN_BLOCKING:
+        assert check in done.stdout
+    assert "gonogo: NO-GO for demo (4 blocking)" in done.stdout
+
+
+@pytest.mark.parametrize("colour", ["blue", "green"])
+def test_xdist_gives_the_same_decision_as_a_serial_run(
+    demo: DemoConfig, tmp_path: Path, colour: str
+) -> None:
+    switch(demo, colour)
+    serial, serial_record = run_suite(demo, tmp_path / "serial")
+    parallel, parallel_record = run_suite(demo, tmp_path / "parallel", "-n", "2")
+    assert parallel.returncode == serial.returncode
+    assert parallel_record["decision"] == serial_record["decision"]
+    assert sorted(parallel_record["blocking"]) == sorted(serial_record["blocking"])
+    outcomes = lambda record: sorted((c["id"], c["outcome"]) for c in record["checks"])  # noqa: E731
+    assert outcomes(parallel_record) == outcomes(serial_record)
+
+
+def test_password_never_reaches_output_or_reports(blue: DemoConfig, tmp_path: Path) -> None:
+    """A failing login check shown with full tracebacks and locals still masks the password."""
+    env_file = tmp_path / "leaky.yaml"
+    env_file.write_text(
+        DEMO_ENV.read_text().replace(
+            "expect: {status: 200, json: {token_type: bearer}, latency_ms: 500}",
+            "expect: {status: 418, json: {token_type: bearer}, latency_ms: 500}",
+        )
+    )
+    password = blue.variables()["GONOGO_DEMO_PASSWORD"]
+    reports = tmp_path / "reports"
+    done, record = run_suite(blue, reports, "--tb=long", "-l", "-vv", "-rA", env_file=env_file)
+    assert done.returncode == 1
+    assert record["blocking"] == ["test_status_is_expected[login]"]
+    output = done.stdout + done.stderr
+    assert '{"access_token":"***","token_type":"bearer"' in output
+    assert password not in output
+    for report in reports.iterdir():
+        assert password not in report.read_text(), report.name
