@@ -28,7 +28,7 @@ def test_blocking_outcomes_are_no_go(outcome: str, severity: str) -> None:
     assert decision.verdict is Verdict.NO_GO
     assert decision.verdict.exit_code == 1
     assert decision.blocking == (bad,)
-    assert decision.reasons[0].startswith(f"test_y[b] ") and f"({severity})" in decision.reasons[0]
+    assert decision.reasons[0].startswith("test_y[b] ") and f"({severity})" in decision.reasons[0]
 
 
 @pytest.mark.parametrize("outcome", ["failed", "error", "skipped"])

@@ -1,0 +1,55 @@
+# The two commands of the README, plus the pieces they are made of.
+#   make demo   set up, start the demo deployment, run `pytest --env demo`, print the decision
+#   make test   the project's own tests (lint, types, then pytest against real services)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_ENV := .gonogo/demo/demo.env
+
+.PHONY: demo test system venv lint type pytest demo-up demo-down demo-status demo-green demo-blue clean
+
+demo: system venv demo-up
+	@set -a && . $(DEMO_ENV) && set +a && $(BIN)/python -m pytest --env demo
+
+test: system venv lint type pytest
+
+system:
+	@scripts/install-system-packages.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[demo,dev]'
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check src checks fixtures tests conftest.py
+	$(BIN)/ruff format --check src checks fixtures tests conftest.py
+
+type: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/python -m pytest -p pytester tests
+
+demo-up: system venv
+	@$(BIN)/gonogo demo up
+
+demo-down: venv
+	@$(BIN)/gonogo demo down
+
+demo-status: venv
+	@$(BIN)/gonogo demo status
+
+demo-green: venv
+	@$(BIN)/gonogo demo switch green
+
+demo-blue: venv
+	@$(BIN)/gonogo demo switch blue
+
+clean: demo-down
+	rm -rf $(VENV) .gonogo reports/*.json reports/*.xml
