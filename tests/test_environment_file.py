@@ -145,3 +145,32 @@ def test_validate_command_reports_key_path_and_exit_code() -> None:
     assert done.returncode == 4
     assert "valid environment 'good'" in done.stdout
     assert "smoke[1].request: unknown key 'methd'" in done.stderr
+
+
+REPO_ENVIRONMENTS = HERE.parent.parent / "environments"
+SHIPPED = available_environments(REPO_ENVIRONMENTS)  # bases (_*.yaml) load through these
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_environment_files_are_valid(name: str, tmp_path: Path) -> None:
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "ca.pem").write_text("")
+    environ = {
+        "STAGING_BASE_URL": "https://staging.example.com",
+        "PRODUCTION_BASE_URL": "https://www.example.com",
+        "GONOGO_DEMO_DIR": str(tmp_path),
+        "GONOGO_DEMO_PASSWORD": "demo-password",
+    }
+    environment = load_environment(REPO_ENVIRONMENTS / f"{name}.yaml", environ).environment
+    assert environment.name == name
+    assert environment.smoke
+
+
+def test_staging_needs_its_base_url() -> None:
+    with pytest.raises(EnvironmentFileError) as caught:
+        load_environment(REPO_ENVIRONMENTS / "staging.yaml", {})
+    assert str(caught.value).endswith(
+        "staging.yaml: base_url: environment variable STAGING_BASE_URL is not set and has no "
+        "default; set it, or write ${STAGING_BASE_URL:-default}"
+    )
+    assert available_environments(REPO_ENVIRONMENTS) == ["demo", "production", "staging"]
