@@ -124,9 +124,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[_RUN]
     if run.loaded is None:
-        needs_env = [
-            i for i in items if {"environment", *TARGETS} & set(getattr(i, "fixturenames", ()))
-        ]
+        uses_env = {"environment", "loaded_environment", *TARGETS}
+        needs_env = [i for i in items if uses_env & set(getattr(i, "fixturenames", ()))]
         if needs_env:
             names = ", ".join(available_environments(run.environments_dir)) or "none found"
             raise pytest.UsageError(
@@ -134,10 +133,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"(available in {run.environments_dir}: {names}) or --env path/to/file.yaml"
             )
         return
-    applicable = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
-    if len(applicable) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in applicable])
-        items[:] = applicable
+    not_applicable = [i for i in items if i.get_closest_marker(NOT_APPLICABLE)]
+    if not_applicable:
+        config.hook.pytest_deselected(items=not_applicable)
+        items[:] = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
 
 
 @pytest.hookimpl(wrapper=True)
