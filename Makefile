@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ENV := .gonogo/demo/demo.env
 
-.PHONY: demo test system venv lint type pytest demo-up demo-down demo-status demo-green demo-blue clean
+.PHONY: demo test system venv lint type pytest bench demo-up demo-down demo-status demo-green demo-blue clean
 
 demo: system venv demo-up
 	@set -a && . $(DEMO_ENV) && set +a && $(BIN)/python -m pytest --env demo
@@ -27,14 +27,20 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check src checks fixtures tests conftest.py
-	$(BIN)/ruff format --check src checks fixtures tests conftest.py
+	$(BIN)/ruff check src checks fixtures tests bench conftest.py
+	$(BIN)/ruff format --check src checks fixtures tests bench conftest.py
 
 type: venv
 	$(BIN)/mypy
 
 pytest: venv
 	$(BIN)/python -m pytest -p pytester tests
+
+# Side by side with the tools a user would otherwise pick; figures go in bench/README.md.
+bench: system venv
+	@scripts/install-bench-tools.sh
+	$(BIN)/python bench/ports.py
+	$(BIN)/python bench/tls.py --sslyze-python .venv-bench/bin/python
 
 demo-up: system venv
 	@$(BIN)/gonogo demo up
@@ -52,4 +58,4 @@ demo-blue: venv
 	@$(BIN)/gonogo demo switch blue
 
 clean: demo-down
-	rm -rf $(VENV) .gonogo reports/*.json reports/*.xml
+	rm -rf $(VENV) .venv-bench .gonogo reports/*.json reports/*.xml

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, and runs apt-get update only then.
 set -euo pipefail
 
-packages=(nginx redis-server)
+packages=(nginx redis-server nftables iproute2)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 
 missing=()
