@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gonogo.demo._files import write_file
 
 __all__ = ["LEAF_DAYS", "RENEW_BEFORE_DAYS", "PkiFiles", "ensure_pki"]
 
@@ -58,9 +59,11 @@ def ensure_pki(run_dir: Path) -> PkiFiles:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write(files.server_key, key_pem, 0o600)
-    _write(files.server_cert, leaf_cert.public_bytes(serialization.Encoding.PEM) + ca_pem, 0o644)
-    _write(files.ca_cert, ca_pem, 0o644)
+    write_file(files.server_key, key_pem, 0o600)
+    write_file(
+        files.server_cert, leaf_cert.public_bytes(serialization.Encoding.PEM) + ca_pem, 0o644
+    )
+    write_file(files.ca_cert, ca_pem, 0o644)
     return files
 
 
@@ -155,13 +158,3 @@ def _leaf_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    # Write-then-rename: nginx reading mid-write would otherwise see half a key.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as file:
-        os.fchmod(fd, mode)
-        file.write(data)
-    tmp.replace(path)
