@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +13,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from gonogo.errors import TargetUnreachableError
 from gonogo.probes.tls import (
@@ -34,10 +26,9 @@ from gonogo.probes.tls import (
     untestable_protocols,
     weaknesses,
 )
+from tests.certificates import Leaf, standard_pki
+from tests.nginx_server import free_ports, running_nginx
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-NOW = datetime.datetime.now(datetime.UTC)
-DAY, HOUR = datetime.timedelta(days=1), datetime.timedelta(hours=1)
 CA_NAME = "CN=gonogo test CA"
 
 
@@ -63,13 +54,6 @@ LEGACY_CIPHERS = {
     "AECDH-AES128-SHA": ["anonymous", "CBC"],
 } | ({"DES-CBC3-SHA": ["3DES", "CBC", "no forward secrecy"]} if HAS_3DES else {})
 MODERN_CIPHERS = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"}
-
-
-@dataclass(frozen=True)
-class Leaf:
-    cert: x509.Certificate
-    pem: Path
-    key: Path
 
 
 @dataclass(frozen=True)
@@ -100,102 +84,13 @@ SITES = {
 }
 
 
-def _issue(
-    directory: Path,
-    name: str,
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    signer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-    *,
-    valid: tuple[datetime.datetime, datetime.datetime] = (NOW - HOUR, NOW + 90 * DAY + HOUR),
-    sans: tuple[x509.GeneralName, ...] = (
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ),
-    digest: hashes.HashAlgorithm | None = None,
-) -> Leaf:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    issuer_cert, issuer_key = signer or (None, key)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_cert.subject if issuer_cert else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
-        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-        .sign(issuer_key, digest or hashes.SHA256())
-    )
-    pem, key_file = directory / f"{name}.pem", directory / f"{name}.key"
-    served = [cert] + ([issuer_cert] if issuer_cert else [])  # the chain nginx serves
-    pem.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in served))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Leaf(cert, pem, key_file)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Leaf | Path | str]:
     """A CA (ca.pem) and one leaf per certificate case; `sha1` holds why it is missing, if so."""
-    directory = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gonogo test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    signer = (ca, ca_key)
-
-    def p256() -> ec.EllipticCurvePrivateKey:
-        return ec.generate_private_key(ec.SECP256R1())
-
-    weak_key = rsa.generate_private_key(65537, 1024)  # noqa: S505 - the weakness under test
-    made: dict[str, Leaf | Path | str] = {
-        "ca": directory / "ca.pem",
-        "valid": _issue(directory, "valid", p256(), signer),
-        "valid-rsa": _issue(directory, "valid-rsa", rsa.generate_private_key(65537, 2048), signer),
-        "expired": _issue(directory, "expired", p256(), signer, valid=(NOW - 92 * DAY, NOW - DAY)),
-        "not-yet-valid": _issue(
-            directory, "not-yet-valid", p256(), signer, valid=(NOW + 3 * DAY, NOW + 93 * DAY)
-        ),
-        "wrong-host": _issue(
-            directory, "wrong-host", p256(), signer, sans=(x509.DNSName("other.example"),)
-        ),
-        "self-signed": _issue(directory, "self-signed", p256(), None),
-        "rsa-1024": _issue(directory, "rsa-1024", weak_key, signer),
-        "expiring": _issue(
-            directory, "expiring", p256(), signer, valid=(NOW - HOUR, NOW + 10 * DAY + HOUR)
-        ),
-    }
-    try:
-        made["sha1"] = _issue(directory, "sha1", p256(), signer, digest=hashes.SHA1())  # noqa: S303
-    except (UnsupportedAlgorithm, ValueError) as exc:
-        made["sha1"] = f"cryptography refuses to sign with SHA-1 ({exc})"
-    return made
+    return standard_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def _nginx_conf(directory: Path, pki: dict[str, Leaf | Path | str], ports: dict[str, int]) -> str:
+def _server_blocks(pki: dict[str, Leaf | Path | str], ports: dict[str, int]) -> str:
     servers = []
     for name, port in ports.items():
         site, leaf = SITES[name], pki[SITES[name].leaf]
@@ -213,22 +108,7 @@ def _nginx_conf(directory: Path, pki: dict[str, Leaf | Path | str], ports: dict[
         return 200 "{name}\\n";
     }}"""
         )
-    temp = directory / "temp"
-    return f"""
-worker_processes 1;
-pid "{directory}/nginx.pid";
-error_log "{directory}/error.log" notice;
-events {{ worker_connections 256; }}
-http {{
-    access_log "{directory}/access.log";
-    client_body_temp_path "{temp}/client_body";
-    proxy_temp_path "{temp}/proxy";
-    fastcgi_temp_path "{temp}/fastcgi";
-    uwsgi_temp_path "{temp}/uwsgi";
-    scgi_temp_path "{temp}/scgi";
-    {"".join(servers)}
-}}
-"""
+    return "".join(servers)
 
 
 @pytest.fixture(scope="module")
@@ -236,48 +116,11 @@ def sites(
     pki: dict[str, Leaf | Path | str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, int]]:
     """One nginx, one port per site in SITES (sha1 only if it could be issued); stopped by pid."""
-    if not Path(NGINX).is_file():
-        pytest.fail(f"nginx not found at {NGINX}; apt-get install -y nginx", pytrace=False)
     directory = tmp_path_factory.mktemp("nginx")
     names = [name for name in SITES if isinstance(pki[SITES[name].leaf], Leaf)]
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
-    (directory / "temp").mkdir()
-    conf = directory / "nginx.conf"
-    conf.write_text(_nginx_conf(directory, pki, ports))
-    # The RSA-1024 leaf is refused at load time above security level 0, and nginx applies
-    # ssl_ciphers' @SECLEVEL only after loading certificates: lower the default instead.
-    openssl_cnf = directory / "openssl.cnf"
-    openssl_cnf.write_text(
-        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = defaults\n"
-        "[defaults]\nCipherString = DEFAULT:@SECLEVEL=0\n"
-    )
-    error_log = directory / "error.log"
-    process = subprocess.Popen(
-        [NGINX, "-p", str(directory), "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"],
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OPENSSL_CONF": str(openssl_cnf)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        waiting = set(ports.values())
-        while waiting:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = error_log.read_text() if error_log.exists() else "(no error log)"
-                pytest.fail(f"nginx did not start listening on {sorted(waiting)}:\n{log}")
-            for port in list(waiting):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                    waiting.discard(port)
-            time.sleep(0.02)
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    with running_nginx(directory, _server_blocks(pki, ports), list(ports.values())):
         yield ports
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -523,7 +366,7 @@ def test_garbage_instead_of_server_hello_is_unreachable(garbage_port: int) -> No
 
 
 def test_closed_port_is_unreachable_and_says_refused() -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     for call in (probe, protocols, certificate, tls13_suites):
         with pytest.raises(TargetUnreachableError) as caught:
             call("127.0.0.1", port, server_name="127.0.0.1", timeout_s=2)
