@@ -37,6 +37,8 @@ class HttpResponse:
     body: bytes = field(repr=False)  # messages show excerpt(); a repr could split a secret
     truncated: bool
     elapsed_ms: float
+    # Each Set-Cookie on its own: joined with commas they could not be told apart (Expires).
+    set_cookies: tuple[str, ...] = field(default=(), repr=False)
     _json: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     def json(self) -> Any:
@@ -113,6 +115,7 @@ def fetch(
                 ),
                 truncated=truncated,
                 elapsed_ms=elapsed_ms,
+                set_cookies=tuple(response.headers.get_list("set-cookie")),
             )
     except httpx.HTTPError as exc:
         raise TargetUnreachableError(f"{method} {url}: {_reason(exc, timeout_s)}") from None
