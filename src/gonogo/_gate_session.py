@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gonogo.environment import SEVERITIES
+from gonogo._section import SEVERITIES
 from gonogo.environment_file import LoadedEnvironment
 from gonogo.gate import CheckResult, Decision, Outcome, decide
 from gonogo.report.json import RunInfo, decision_record, write_decision

@@ -6,21 +6,26 @@ with "not supported yet" rather than ignored: an ignored expectation is a GO nob
 
 from __future__ import annotations
 
-from difflib import get_close_matches
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from gonogo._section import SEVERITIES, Name, Request, Seconds, Section, Severity, StatusCodes
+from gonogo.environment_edge import (
+    CookiePolicy,
+    Cors,
+    EndpointBehaviour,
+    ExposedPath,
+    HeaderPolicy,
+    PortPolicy,
+    RateLimit,
+    Redirect,
+    TlsPolicy,
+)
 
 __all__ = [
     "SENSITIVE_HEADERS",
@@ -34,16 +39,21 @@ __all__ = [
     "Wait",
 ]
 
-Severity = Literal["critical", "major", "minor"]
-SEVERITIES: tuple[Severity, ...] = ("critical", "major", "minor")
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"}
 )
-UNSUPPORTED_SECTIONS = (
-    "endpoints",
+EDGE_SECTIONS = (
     "ports",
     "tls",
+    "redirects",
     "headers",
+    "cookies",
+    "cors",
+    "endpoints",
+    "rate_limits",
+    "exposed_paths",
+)
+UNSUPPORTED_SECTIONS = (
     "containers",
     "hosts",
     "firewall",
@@ -57,48 +67,6 @@ UNSUPPORTED_SECTIONS = (
     "baseline",
     "notify",
 )
-
-Name = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
-        description="Identifier shown in test ids: letters, digits, '_', '.', '-'.",
-    ),
-]
-Seconds = Annotated[float, Field(gt=0, le=3600)]
-
-
-def _status_list(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value]
-    if not isinstance(value, list):
-        raise PydanticCustomError(
-            "gonogo", f"expected a status code (e.g. 200) or a list of them, got {value!r}"
-        )
-    return value
-
-
-StatusCode = Annotated[int, Field(ge=100, le=599)]
-
-
-class Section(BaseModel):
-    """Base of every section: frozen, and unknown keys are errors with a did-you-mean."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        known = [field.alias or name for name, field in cls.model_fields.items()]
-        for key in data:
-            if key in known:
-                continue
-            close = get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {known}"
-            raise PydanticCustomError("gonogo", f"unknown key {key!r}{hint}")
-        return data
 
 
 class Defaults(Section):
@@ -123,31 +91,10 @@ class Defaults(Section):
         return path
 
 
-class Request(Section):
-    """One HTTP request; `url` may be a path resolved against the environment's base_url."""
-
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    url: str
-    # Not in repr: they may hold credentials, and pytest may split a long repr mid-secret.
-    headers: dict[str, str] = Field(default_factory=dict, repr=False)
-    json_body: Any = Field(None, alias="json", description="JSON request body.", repr=False)
-    timeout_s: Seconds | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, value: str) -> str:
-        if value.startswith("/"):
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
-        return value
-
-
 class Expect(Section):
     """What the answer must look like."""
 
-    status: Annotated[list[StatusCode], BeforeValidator(_status_list)] = Field(
+    status: StatusCodes = Field(
         default_factory=lambda: [200], description="Accepted status code(s)."
     )
     json_fields: dict[str, Any] = Field(
@@ -224,10 +171,15 @@ class Environment(Section):
     smoke: list[SmokeCheck] = Field(default_factory=list)
     gate: GatePolicy = Field(default_factory=GatePolicy)
 
-    endpoints: Unsupported
-    ports: Unsupported
-    tls: Unsupported
-    headers: Unsupported
+    ports: list[PortPolicy] = Field(default_factory=list)
+    tls: list[TlsPolicy] = Field(default_factory=list)
+    redirects: list[Redirect] = Field(default_factory=list)
+    headers: list[HeaderPolicy] = Field(default_factory=list)
+    cookies: list[CookiePolicy] = Field(default_factory=list)
+    cors: list[Cors] = Field(default_factory=list)
+    endpoints: list[EndpointBehaviour] = Field(default_factory=list)
+    rate_limits: list[RateLimit] = Field(default_factory=list)
+    exposed_paths: list[ExposedPath] = Field(default_factory=list)
     containers: Unsupported
     hosts: Unsupported
     firewall: Unsupported
@@ -250,27 +202,31 @@ class Environment(Section):
                 raise ValueError("expected an http(s):// URL with a host")
         return value
 
-    @field_validator("smoke")
+    @model_validator(mode="before")
     @classmethod
-    def _unique_names(cls, value: list[SmokeCheck]) -> list[SmokeCheck]:
-        first: dict[str, int] = {}
-        for index, check in enumerate(value):
-            if check.name in first:
-                raise PydanticCustomError(
-                    "gonogo",
-                    f"smoke[{index}].name: {check.name!r} is already used by "
-                    f"smoke[{first[check.name]}]; names must be unique",
-                )
-            first[check.name] = index
-        return value
+    def _tls_defaults_to_base_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("tls"), list):
+            base = data.get("base_url")
+            tls = [
+                {**entry, "url": base} if isinstance(entry, dict) and "url" not in entry else entry
+                for entry in data["tls"]
+            ]
+            data = {**data, "tls": tls}
+        return data
 
     @model_validator(mode="after")
     def _resolve_references(self) -> Environment:
-        for index, check in enumerate(self.smoke):
-            if check.request.url.startswith("/") and self.base_url is None:
+        for section in ("smoke", *EDGE_SECTIONS):
+            self._check_unique_labels(section)
+        for where, url in self._urls():
+            if url is None and where.startswith("tls"):
+                raise PydanticCustomError(
+                    "gonogo", f"{where}: expected an https:// URL, or a top-level base_url"
+                )
+            if url is not None and url.startswith("/") and self.base_url is None:
                 raise PydanticCustomError(
                     "gonogo",
-                    f"smoke[{index}].request.url: {check.request.url!r} is a path, "
+                    f"{where}: {url!r} is a path, "
                     "expected a full URL or a top-level base_url to resolve it against",
                 )
         if self.wait is not None and self.wait.check not in {c.name for c in self.smoke}:
@@ -279,16 +235,52 @@ class Environment(Section):
                 "gonogo",
                 f"wait.check: no smoke check named {self.wait.check!r}; expected one of {names}",
             )
+        for index, limit in enumerate(self.rate_limits):
+            if self.protected and not limit.allow_on_protected:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"rate_limits[{index}]: refused, the environment is protected and a rate "
+                    "limit check sends a burst of requests; set allow_on_protected: true "
+                    "to run it anyway",
+                )
         return self
 
-    def url(self, request: Request) -> str:
-        """The absolute URL a request goes to."""
-        if request.url.startswith("/") and self.base_url:
-            return urljoin(self.base_url.rstrip("/") + "/", request.url.lstrip("/"))
-        return request.url
+    def _check_unique_labels(self, section: str) -> None:
+        first: dict[str, int] = {}
+        for index, entry in enumerate(getattr(self, section)):
+            label = entry.name if section == "smoke" else entry.label
+            if label in first:
+                where = f"{section}[{index}]" + (".name" if entry.name else "")
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"{where}: {label!r} is already used by {section}[{first[label]}]; "
+                    "names must be unique (give one a `name`)",
+                )
+            first[label] = index
 
-    def severity_of(self, check: SmokeCheck) -> Severity:
-        return check.severity or self.defaults.severity
+    def _urls(self) -> Iterator[tuple[str, str | None]]:
+        """Every URL an entry names, with where it is in the file, for one resolution rule."""
+        for index, check in enumerate(self.smoke):
+            yield f"smoke[{index}].request.url", check.request.url
+        for index, tls in enumerate(self.tls):
+            yield f"tls[{index}].url", tls.url
+        for section in ("redirects", "headers", "cors", "endpoints", "exposed_paths"):
+            for index, entry in enumerate(getattr(self, section)):
+                yield f"{section}[{index}].url", entry.url
+        for section in ("cookies", "rate_limits"):
+            for index, entry in enumerate(getattr(self, section)):
+                yield f"{section}[{index}].request.url", entry.request.url
+
+    def url(self, target: Request | str) -> str:
+        """The absolute URL a request (or a URL that may be a path) goes to."""
+        url = target if isinstance(target, str) else target.url
+        if url.startswith("/") and self.base_url:
+            return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        return url
+
+    def severity_of(self, check: SmokeCheck | Section) -> Severity:
+        severity: Severity | None = getattr(check, "severity", None)
+        return severity or self.defaults.severity
 
     def timeout_of(self, request: Request) -> float:
         return request.timeout_s or self.defaults.timeout_s

@@ -1,0 +1,88 @@
+"""Building blocks every section of the environment file shares: the base model and field types."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "SEVERITIES",
+    "Name",
+    "Request",
+    "Seconds",
+    "Section",
+    "Severity",
+    "StatusCode",
+    "StatusCodes",
+]
+
+Severity = Literal["critical", "major", "minor"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "major", "minor")
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="Identifier shown in test ids: letters, digits, '_', '.', '-'.",
+    ),
+]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+StatusCode = Annotated[int, Field(ge=100, le=599)]
+
+
+def _status_list(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if not isinstance(value, list):
+        raise PydanticCustomError(
+            "gonogo", f"expected a status code (e.g. 200) or a list of them, got {value!r}"
+        )
+    return value
+
+
+StatusCodes = Annotated[list[StatusCode], BeforeValidator(_status_list)]
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, and unknown keys are errors with a did-you-mean."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = [field.alias or name for name, field in cls.model_fields.items()]
+        for key in data:
+            if key in known:
+                continue
+            close = get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {known}"
+            raise PydanticCustomError("gonogo", f"unknown key {key!r}{hint}")
+        return data
+
+
+class Request(Section):
+    """One HTTP request; `url` may be a path resolved against the environment's base_url."""
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    url: str
+    # Not in repr: they may hold credentials, and pytest may split a long repr mid-secret.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    json_body: Any = Field(None, alias="json", description="JSON request body.", repr=False)
+    timeout_s: Seconds | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        if value.startswith("/"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
+        return value
