@@ -66,21 +66,38 @@ def issue(
     return Leaf(cert, pem, key_file)
 
 
-def standard_pki(directory: Path) -> dict[str, Leaf | Path | str]:
-    """A CA (ca.pem) and one leaf per certificate case; `sha1` holds why it is missing, if so."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gonogo test CA")])
-    ca = (
+def _ca(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    signer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+) -> x509.Certificate:
+    """A CA certificate: the root when `signer` is None, else an intermediate under it."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_cert, issuer_key = signer or (None, key)
+    return (
         x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert else subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=True, path_length=None if signer else 1), critical=True
+        )
+        .sign(issuer_key, hashes.SHA256())
     )
+
+
+def standard_pki(directory: Path) -> dict[str, Leaf | Path | str]:
+    """A CA (ca.pem) and one leaf per certificate case; `sha1` holds why it is missing, if so.
+
+    `chained` is issued by an intermediate, and its pem holds the leaf and the intermediate.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _ca("gonogo test CA", ca_key, None, NOW - DAY, NOW + 365 * DAY)
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     signer = (ca, ca_key)
 
@@ -105,8 +122,21 @@ def standard_pki(directory: Path) -> dict[str, Leaf | Path | str]:
             directory, "expiring", p256(), signer, valid=(NOW - HOUR, NOW + 10 * DAY + HOUR)
         ),
     }
+    intermediate_key = p256()
+    intermediate = _ca(
+        "gonogo test intermediate", intermediate_key, (ca, ca_key), NOW - DAY, NOW + 365 * DAY
+    )
+    made["chained"] = issue(directory, "chained", p256(), (intermediate, intermediate_key))
     try:
         made["sha1"] = issue(directory, "sha1", p256(), signer, digest=hashes.SHA1())  # noqa: S303
     except (UnsupportedAlgorithm, ValueError) as exc:
         made["sha1"] = f"cryptography refuses to sign with SHA-1 ({exc})"
     return made
+
+
+def trusted_leaf(directory: Path) -> tuple[Leaf, Path]:
+    """A valid leaf for localhost and 127.0.0.1, and the CA file that trusts it."""
+    pki = standard_pki(directory)
+    leaf, ca = pki["valid"], pki["ca"]
+    assert isinstance(leaf, Leaf) and isinstance(ca, Path)
+    return leaf, ca

@@ -33,7 +33,7 @@ class HttpResponse:
     status: int
     reason: str
     http_version: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # Set-Cookie may carry a session
     body: bytes = field(repr=False)  # messages show excerpt(); a repr could split a secret
     truncated: bool
     elapsed_ms: float
@@ -119,6 +119,8 @@ def fetch(
             )
     except httpx.HTTPError as exc:
         raise TargetUnreachableError(f"{method} {url}: {_reason(exc, timeout_s)}") from None
+    except (httpx.InvalidURL, UnicodeError) as exc:  # an unusable URL, or Location answered
+        raise TargetUnreachableError(f"{method} {url}: invalid URL ({exc})") from None
 
 
 def _joined(headers: httpx.Headers) -> dict[str, str]:
