@@ -8,7 +8,7 @@ names only its target already asks for what the documents ask for.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
@@ -18,11 +18,11 @@ from gonogo._section import Name, Request, Seconds, Section, Severity, StatusCod
 
 __all__ = [
     "DIGEST_HEADERS",
-    "GRADES",
     "CookiePolicy",
     "Cors",
     "EndpointBehaviour",
     "ExposedPath",
+    "Grade",
     "HeaderPolicy",
     "Hsts",
     "PortPolicy",
@@ -34,7 +34,6 @@ __all__ = [
 Port = Annotated[int, Field(ge=1, le=65535)]
 TlsVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 Grade = Literal["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F"]
-GRADES: tuple[Grade, ...] = get_args(Grade)
 # The documents' header set. HSTS and CSP are judged by meaning (`hsts`, `csp`), not by text.
 DIGEST_HEADERS = {
     "X-Frame-Options": "DENY",

@@ -15,7 +15,7 @@ import pytest
 
 from gonogo import hookspecs
 from gonogo._gate_session import GateSession, RunState
-from gonogo.environment import Environment, Severity, Wait
+from gonogo.environment import EDGE_SECTIONS, Environment, Severity, Wait
 from gonogo.environment_file import (
     LoadedEnvironment,
     available_environments,
@@ -26,6 +26,7 @@ from gonogo.errors import GonogoError
 from gonogo.targets import TARGETS
 
 NOT_APPLICABLE = "gonogo_not_applicable"
+_SPENDS_ALLOWANCE = "rate_limit"
 JUNIT_FILE = "junit.xml"
 
 
@@ -63,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "smoke: fast post-deploy checks that the service answers")
     config.addinivalue_line("markers", "load: the load stage (Locust run judged against KPIs)")
+    config.addinivalue_line(
+        "markers", "edge: what a client sees from outside: ports, TLS, redirects, headers"
+    )
     config.addinivalue_line("markers", "critical: a failure of this check is always NO-GO")
     config.addinivalue_line("markers", f"{NOT_APPLICABLE}: the environment declares no target")
     rootpath = config.rootpath
@@ -102,6 +106,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f" NO-GO on {', '.join(env.gate.block_on)} failures",
         f"gonogo: reports in {run.report_dir}",
     ]
+    edge = [f"{section} {len(getattr(env, section))}" for section in EDGE_SECTIONS]
+    edge = [entry for entry in edge if not entry.endswith(" 0")]
+    if edge:
+        lines.insert(2, f"gonogo: edge entries: {', '.join(edge)}")
     return [run.loaded.redactor.redact(line) for line in lines]
 
 
@@ -137,6 +145,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not_applicable:
         config.hook.pytest_deselected(items=not_applicable)
         items[:] = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
+    # A rate-limit burst spends the limit's allowance: the rest of the run goes first.
+    items.sort(key=lambda item: _SPENDS_ALLOWANCE in getattr(item, "fixturenames", ()))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -210,7 +220,11 @@ def _severity(item: pytest.Item, environment: Environment) -> Severity:
 
 
 def _target_id(target: object) -> str:
-    return str(getattr(target, "name", None) or getattr(target, "check", target))
+    for attribute in ("label", "name", "check"):
+        value = getattr(target, attribute, None)
+        if value:
+            return str(value)
+    return str(target)
 
 
 def _is_worker(config: pytest.Config) -> bool:
