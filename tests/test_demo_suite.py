@@ -14,12 +14,30 @@ from gonogo.demo.deployment import DemoConfig, switch
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_ENV = REPO / "environments" / "demo.yaml"
-GREEN_BLOCKING = {
+GREEN_SMOKE_BLOCKING = {
     "test_status_is_expected[ready]",
     "test_json_fields_match[ready]",
     "test_latency_within_budget[status]",
     "test_status_is_expected[catalog]",
 }
+# Green's edge regressions (see the nginx template and the demo app), each found by its check.
+GREEN_EDGE_BLOCKING = {
+    "test_tls_protocols[demo-tls]",
+    "test_tls_ciphers[demo-tls]",
+    "test_ports_not_reachable[demo-ports]",
+    "test_http_redirects_to_https[http-to-https]",
+    "test_security_header_values[api]",
+    "test_security_header_values[login-page-headers]",
+    "test_content_security_policy[api]",
+    "test_no_information_leaks[api]",
+    "test_no_information_leaks[login-page-headers]",
+    "test_header_grade[api]",
+    "test_cookie_flags[session]",
+    "test_cors_refuses_other_origins[/api/v1/status]",
+    "test_path_not_served[/nginx_status]",
+    "test_response_is_compressed[catalog-gzip]",
+}
+GREEN_BLOCKING = GREEN_SMOKE_BLOCKING | GREEN_EDGE_BLOCKING
 
 
 def run_suite(
@@ -64,7 +82,7 @@ def test_blue_release_is_go(blue: DemoConfig, tmp_path: Path) -> None:
     assert record["decision"] == "GO"
     assert record["environment"] == "demo"
     assert record["blocking"] == [] and record["warnings"] == []
-    assert len(record["checks"]) == 18
+    assert len(record["checks"]) == 50
     assert {c["outcome"] for c in record["checks"]} == {"passed"}
     last = done.stdout.strip().splitlines()[-1]
     assert (
@@ -88,9 +106,20 @@ def test_green_release_is_no_go_naming_the_failing_checks(
         f"catalog (GET {green.url}/api/v1/catalog): status 500, expected 200"
     )
     assert "budget 300 ms" in messages["test_latency_within_budget[status]"]
+    assert messages["test_tls_protocols[demo-tls]"].startswith(
+        "demo-tls: TLSv1 accepted, expected only TLSv1.2, TLSv1.3"
+    )
+    assert "ECDHE-ECDSA-AES128-SHA (CBC)" in messages["test_tls_ciphers[demo-tls]"]
+    assert messages["test_ports_not_reachable[demo-ports]"].startswith(
+        f"demo-ports: port {green.admin_port} open on 127.0.0.1; expected not reachable"
+    )
+    assert "answered 302 (temporary)" in messages["test_http_redirects_to_https[http-to-https]"]
+    assert "grade C" in messages["test_header_grade[api]"]
+    assert "no Secure, no HttpOnly, SameSite=Lax" in messages["test_cookie_flags[session]"]
+    assert "Server: nginx/" in messages["test_no_information_leaks[api]"]
     for check in GREEN_BLOCKING:
         assert check in done.stdout
-    assert "gonogo: NO-GO for demo (4 blocking)" in done.stdout
+    assert f"gonogo: NO-GO for demo ({len(GREEN_BLOCKING)} blocking)" in done.stdout
 
 
 @pytest.mark.parametrize("colour", ["blue", "green"])

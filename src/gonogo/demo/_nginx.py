@@ -13,25 +13,29 @@ from gonogo.demo._processes import executable, log_path, send_signal
 from gonogo.demo.config import DemoConfig, component_port
 from gonogo.errors import DemoError
 
-__all__ = ["nginx_argv", "reload_upstream", "write_nginx_config"]
+__all__ = ["nginx_argv", "reload_for", "write_nginx_config"]
 
 
 def write_nginx_config(config: DemoConfig, colour: str) -> None:
-    write_file(_nginx_dir(config) / "upstream.conf", _upstream_conf(config, colour))
-    write_file(_nginx_dir(config) / "nginx.conf", _nginx_conf(config))
+    for path, text in _rendered(config, colour).items():
+        write_file(path, text)
     _nginx_check(config)
 
 
-def reload_upstream(config: DemoConfig, colour: str, nginx_pid: int) -> None:
-    """A rejected upstream.conf is put back, so no later reload picks up what `nginx -t` refused."""
-    upstream = _nginx_dir(config) / "upstream.conf"
-    previous = upstream.read_text() if upstream.exists() else None
-    write_file(upstream, _upstream_conf(config, colour))
+def reload_for(config: DemoConfig, colour: str, nginx_pid: int) -> None:
+    """Rewrite both files for `colour` (each release has its own edge) and reload.
+
+    Rejected files are put back, so no later reload picks up what `nginx -t` refused.
+    """
+    rendered = _rendered(config, colour)
+    previous = {path: path.read_text() for path in rendered if path.exists()}
+    for path, text in rendered.items():
+        write_file(path, text)
     try:
         _nginx_check(config)
     except DemoError:
-        if previous is not None:
-            write_file(upstream, previous)
+        for path, text in previous.items():
+            write_file(path, text)
         raise
     # SIGHUP: nginx re-reads its config and replaces workers without dropping connections.
     send_signal(nginx_pid, signal.SIGHUP)
@@ -61,7 +65,14 @@ def _nginx_check(config: DemoConfig) -> None:
         raise DemoError(f"nginx -t rejected {argv[-4]} (exit {result.returncode}):\n{output}")
 
 
-def _nginx_conf(config: DemoConfig) -> str:
+def _rendered(config: DemoConfig, colour: str) -> dict[Path, str]:
+    return {
+        _nginx_dir(config) / "upstream.conf": _upstream_conf(config, colour),
+        _nginx_dir(config) / "nginx.conf": _nginx_conf(config, colour),
+    }
+
+
+def _nginx_conf(config: DemoConfig, colour: str) -> str:
     templates = jinja2.Environment(
         loader=jinja2.PackageLoader("gonogo.demo", "templates"),
         # Renders nginx syntax, not HTML: escaping would corrupt quotes in the config.
@@ -82,6 +93,9 @@ def _nginx_conf(config: DemoConfig) -> str:
         host=config.host,
         http_port=config.http_port,
         https_port=config.https_port,
+        admin_port=config.admin_port,
+        colour=colour,
+        green=colour == "green",
     )
 
 

@@ -1,7 +1,9 @@
-"""The demo API: release blue passes the gate, release green carries three planted regressions.
+"""The demo API: release blue passes the gate, release green carries planted regressions.
 
 Green differs from blue only where the gate must notice: `/health/ready` reports pending
-migrations, `/api/v1/catalog` fails with a 500, and `/api/v1/status` answers too slowly.
+migrations, `/api/v1/catalog` fails with a 500, `/api/v1/status` answers too slowly, the
+session cookie loses HttpOnly, Secure and SameSite=Strict, and CORS lets any origin in with
+credentials.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Annotated, Any
 import redis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
@@ -35,7 +38,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RELEASES", "TOKEN_TTL_S", "USERNAME", "Settings", "app", "create_app"]
+__all__ = ["APP_ORIGIN", "RELEASES", "TOKEN_TTL_S", "USERNAME", "Settings", "app", "create_app"]
 
 RELEASES = {"blue": "1.4.2", "green": "1.5.0"}
 USERNAME = "demo"
@@ -44,6 +47,9 @@ TOKEN_TTL_S = 3600
 # has to get a "down" rather than a timeout.
 _REDIS_TIMEOUT_S = 0.5
 _GREEN_STATUS_DELAY_S = 0.6
+# The one web front end allowed to call the API from a browser.
+APP_ORIGIN = "https://app.demo.test"
+_STATIC_CSS = b"body { font-family: sans-serif; }\n"
 _KEY_PREFIX = "gonogo-demo"
 _ITEMS_KEY = f"{_KEY_PREFIX}:items"
 _CATALOG = (
@@ -238,6 +244,19 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = _Metrics()
     api.state.context = _Context(settings=settings, store=store, metrics=metrics)
     api.add_middleware(_MetricsMiddleware, metrics=metrics)
+    if settings.release == "green":
+        # The classic mistake: reflect whatever origin asks, credentials included.
+        api.add_middleware(
+            CORSMiddleware, allow_origin_regex=".*", allow_credentials=True, allow_methods=["*"]
+        )
+    else:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=[APP_ORIGIN],
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(redis.RedisError, _storage_unavailable)
     api.add_exception_handler(Exception, _internal_error)
@@ -329,7 +348,28 @@ def login(body: LoginRequest, context: Context) -> JSONResponse:
         return JSONResponse({"detail": "invalid credentials"}, status_code=401)
     token = secrets.token_urlsafe(32)
     context.store.set(_token_key(token), USERNAME, ex=TOKEN_TTL_S)
-    return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S})
+    answer = JSONResponse(
+        {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S}
+    )
+    if context.settings.release == "green":
+        answer.set_cookie("session", token, max_age=TOKEN_TTL_S, httponly=False, samesite="lax")
+    else:
+        answer.set_cookie(
+            "session", token, max_age=TOKEN_TTL_S, secure=True, httponly=True, samesite="strict"
+        )
+    return answer
+
+
+@_router.post("/api/v1/password-reset", status_code=status.HTTP_202_ACCEPTED)
+async def password_reset() -> dict[str, str]:
+    # Nothing is sent anywhere; the route exists so nginx has a strictly limited path.
+    return {"status": "accepted"}
+
+
+@_router.get("/static/app.css")
+async def stylesheet() -> Response:
+    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    return Response(_STATIC_CSS, media_type="text/css", headers=headers)
 
 
 @_router.get("/api/v1/items")

@@ -23,13 +23,15 @@ PORT_VARIABLES = {
     "blue_port": "GONOGO_DEMO_BLUE_PORT",
     "green_port": "GONOGO_DEMO_GREEN_PORT",
     "redis_port": "GONOGO_DEMO_REDIS_PORT",
+    "admin_port": "GONOGO_DEMO_ADMIN_PORT",
 }
 # First port first: it is the one `status` reports for the component.
 COMPONENT_PORTS = {
     "redis": ("redis_port",),
     "api-blue": ("blue_port",),
     "api-green": ("green_port",),
-    "nginx": ("https_port", "http_port"),
+    # The admin port listens only while green is active: the planted open port.
+    "nginx": ("https_port", "http_port", "admin_port"),
 }
 # Characters that nginx.conf and redis.conf cannot hold inside a quoted path.
 _UNSAFE_PATH_CHARS = frozenset("\"'\\$;{}\n\r\t")
@@ -46,6 +48,7 @@ class DemoConfig:
     blue_port: int = 18001
     green_port: int = 18002
     redis_port: int = 16379
+    admin_port: int = 18090
 
     def __post_init__(self) -> None:
         if not self.run_dir.is_absolute():
@@ -69,7 +72,7 @@ class DemoConfig:
         for field, port in ports.items():
             _check_port(field, port)
         if len(set(ports.values())) != len(ports):
-            raise ValueError(f"ports: expected five different ports, got {ports}")
+            raise ValueError(f"ports: expected {len(ports)} different ports, got {ports}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], cwd: Path) -> DemoConfig:
@@ -134,6 +137,7 @@ def with_ports(config: DemoConfig, ports: Mapping[str, int]) -> DemoConfig:
         blue_port=ports["blue_port"],
         green_port=ports["green_port"],
         redis_port=ports["redis_port"],
+        admin_port=ports["admin_port"],
     )
 
 

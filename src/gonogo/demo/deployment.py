@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gonogo.demo._files import write_file
-from gonogo.demo._nginx import nginx_argv, reload_upstream, write_nginx_config
+from gonogo.demo._nginx import nginx_argv, reload_for, write_nginx_config
 from gonogo.demo._processes import (
     children,
     executable,
@@ -240,7 +240,7 @@ def _point_nginx_at(
     config: DemoConfig, colour: str, nginx_pid: int, deadline: float, timeout_s: float
 ) -> None:
     old_workers = children(nginx_pid)
-    reload_upstream(config, colour, nginx_pid)
+    reload_for(config, colour, nginx_pid)
     # Until the old workers exit they may still accept connections and proxy them to the
     # previous release; one good answer from a new worker would not prove the switch.
     lingering = wait_gone(old_workers, deadline)
