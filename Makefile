@@ -41,6 +41,7 @@ bench: system venv
 	@scripts/install-bench-tools.sh
 	$(BIN)/python bench/ports.py
 	$(BIN)/python bench/tls.py --sslyze-python .venv-bench/bin/python
+	$(BIN)/python bench/edge.py --sslyze-python .venv-bench/bin/python
 
 demo-up: system venv
 	@$(BIN)/gonogo demo up
