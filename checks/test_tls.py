@@ -49,8 +49,21 @@ def test_tls_ciphers(tls_endpoint: TlsPolicy, probe_tls: TlsProber) -> None:
     )
 
 
-def test_tls_certificate_trusted(tls_endpoint: TlsPolicy, probe_tls: TlsProber) -> None:
-    cert = probe_tls(tls_endpoint).certificate
+def test_tls_certificate_trusted(
+    tls_endpoint: TlsPolicy, probe_tls: TlsProber, request: pytest.FixtureRequest
+) -> None:
+    facts = probe_tls(tls_endpoint)
+    cert = facts.certificate
+    # What the probe saw, for the reports, whatever the verdict.
+    request.node.user_properties.append(
+        (
+            "evidence",
+            f"negotiated {facts.version} {facts.cipher}; subject {cert.subject}; issuer "
+            f"{cert.issuer}; SAN {', '.join(cert.sans) or 'none'}; not after "
+            f"{cert.not_after:%Y-%m-%d}; {cert.key_type} {cert.key_size}; "
+            f"chain of {len(cert.chain)}",
+        )
+    )
     assert cert.verified, (
         f"{tls_endpoint.label}: certificate {cert.subject} (issuer {cert.issuer}, "
         f"SAN {', '.join(cert.sans) or 'none'}) not trusted for {tls_endpoint.sni()}: "

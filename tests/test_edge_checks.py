@@ -234,10 +234,8 @@ exposed_paths:
 
 
 @pytest.fixture(scope="module")
-def verdicts(
-    edge: dict[str, int | Path], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[str, str]]:
-    """check id -> (outcome, message), from one run of the real suite."""
+def edge_run(edge: dict[str, int | Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the real suite, `-m edge`; returns its report directory."""
     directory = tmp_path_factory.mktemp("edge-run")
     env_file = directory / "edge.yaml"
     env_file.write_text(_environment(edge))
@@ -253,10 +251,22 @@ def verdicts(
         text=True,
         timeout=300,
     )
-    record = json.loads((directory / "decision.json").read_text())
     assert done.returncode == 1, done.stdout[-3000:]
     assert "s3cr3t-session" not in done.stdout + (directory / "junit.xml").read_text()
+    return directory
+
+
+@pytest.fixture(scope="module")
+def verdicts(edge_run: Path) -> dict[str, tuple[str, str]]:
+    """check id -> (outcome, message)."""
+    record = json.loads((edge_run / "decision.json").read_text())
     return {c["id"]: (c["outcome"], c.get("message") or "") for c in record["checks"]}
+
+
+def test_tls_evidence_reaches_the_junit_report(edge_run: Path) -> None:
+    junit = (edge_run / "junit.xml").read_text()
+    assert 'name="evidence" value="negotiated TLSv1.3' in junit
+    assert "issuer CN=gonogo test CA" in junit
 
 
 def _check(verdicts: dict[str, tuple[str, str]], check_id: str, *fragments: str) -> None:
