@@ -6,11 +6,19 @@ from difflib import get_close_matches
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 __all__ = [
     "SEVERITIES",
+    "HttpUrl",
     "Name",
     "Request",
     "Seconds",
@@ -47,6 +55,20 @@ def _status_list(value: Any) -> Any:
 StatusCodes = Annotated[list[StatusCode], BeforeValidator(_status_list)]
 
 
+def _http_url(value: str) -> str:
+    if value.startswith("/"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
+    return value
+
+
+HttpUrl = Annotated[
+    str, AfterValidator(_http_url), Field(description="A URL, or a path on base_url.")
+]
+
+
 class Section(BaseModel):
     """Base of every section: frozen, and unknown keys are errors with a did-you-mean."""
 
@@ -71,18 +93,8 @@ class Request(Section):
     """One HTTP request; `url` may be a path resolved against the environment's base_url."""
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    url: str
+    url: HttpUrl
     # Not in repr: they may hold credentials, and pytest may split a long repr mid-secret.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     json_body: Any = Field(None, alias="json", description="JSON request body.", repr=False)
     timeout_s: Seconds | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, value: str) -> str:
-        if value.startswith("/"):
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
-        return value

@@ -11,10 +11,10 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Name, Request, Seconds, Section, Severity, StatusCodes
+from gonogo._section import HttpUrl, Name, Request, Seconds, Section, Severity, StatusCodes
 
 __all__ = [
     "DIGEST_HEADERS",
@@ -64,20 +64,6 @@ def _port_ranges(value: Any) -> Any:
             )
         ranges.append((first, last))
     return ranges
-
-
-def _http_url(value: str) -> str:
-    if value.startswith("/"):
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
-    return value
-
-
-HttpUrl = Annotated[
-    str, AfterValidator(_http_url), Field(description="A URL, or a path on base_url.")
-]
 
 
 class _Entry(Section):
