@@ -20,6 +20,7 @@ from cryptography.x509 import ocsp
 from OpenSSL import SSL
 
 from gonogo.errors import TargetUnreachableError
+from gonogo.probes._connect import connect
 
 __all__ = ["OcspStaple", "stapled_ocsp"]
 
@@ -69,16 +70,7 @@ def stapled_ocsp(host: str, port: int, *, server_name: str, timeout_s: float) ->
         return True  # judging the staple is this probe's answer, not a reason to hang up
 
     context.set_ocsp_client_callback(keep)
-    try:
-        raw = socket.create_connection((host, port), timeout=timeout_s)
-    except ConnectionRefusedError:
-        raise TargetUnreachableError(f"{where}: connection refused (nothing listening?)") from None
-    except TimeoutError:
-        raise TargetUnreachableError(
-            f"{where}: no connection within {timeout_s:g} s (host down or port filtered?)"
-        ) from None
-    except OSError as exc:
-        raise TargetUnreachableError(f"{where}: cannot connect ({exc.strerror or exc})") from None
+    raw = connect(host, port, timeout_s, where)
     with raw:
         tls = SSL.Connection(context, raw)
         if server_name and not _is_ip(server_name):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import _ssl
 import datetime
-import socket
 import ssl
 import threading
 import time
@@ -26,6 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from gonogo.errors import TargetUnreachableError
+from gonogo.probes._connect import connect
 
 __all__ = [
     "PROTOCOLS",
@@ -374,16 +374,7 @@ def _can_offer(version: str) -> bool:
 
 def _handshake(target: _Target, context: ssl.SSLContext) -> _Hello:
     """One handshake; _RefusedError if the server declines, TargetUnreachableError if no TLS."""
-    try:
-        raw = socket.create_connection((target.host, target.port), timeout=target.timeout_s)
-    except ConnectionRefusedError:
-        raise TargetUnreachableError(f"{target}: connection refused (nothing listening?)") from None
-    except TimeoutError:
-        raise TargetUnreachableError(
-            f"{target}: no connection within {target.timeout_s:g} s (host down or port filtered?)"
-        ) from None
-    except OSError as exc:
-        raise TargetUnreachableError(f"{target}: cannot connect ({exc.strerror or exc})") from None
+    raw = connect(target.host, target.port, target.timeout_s, target)
     with raw:
         try:
             with context.wrap_socket(raw, server_hostname=target.server_name or None) as tls:
