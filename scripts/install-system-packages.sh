@@ -3,6 +3,9 @@
 # Idempotent: installs only what is missing, and runs apt-get update only then.
 set -euo pipefail
 
-packages=(nginx redis-server nftables iproute2)
+# docker.io: the engine the container checks are tested against (gonogo starts its own
+# dockerd when none runs); busybox-static: the root filesystem of the local images;
+# iptables: its iptables-save is one of the firewall policy sources.
+packages=(nginx redis-server nftables iproute2 docker.io busybox-static iptables)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 exec "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
