@@ -44,7 +44,10 @@ def interpolate(
         if isinstance(node, list):
             return [walk(item, (*where, index)) for index, item in enumerate(node)]
         if isinstance(node, dict):
-            return {key: walk(value, (*where, str(key))) for key, value in node.items()}
+            # Keys too: a file path or a sysctl name may differ from one machine to the next.
+            return {
+                walk(key, where): walk(value, (*where, str(key))) for key, value in node.items()
+            }
         return node
 
     def _substitute(text: str, where: tuple[str | int, ...]) -> str:

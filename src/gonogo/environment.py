@@ -26,6 +26,12 @@ from gonogo.environment_edge import (
     Redirect,
     TlsPolicy,
 )
+from gonogo.environment_inside import (
+    ContainerPolicy,
+    FirewallPolicyCheck,
+    HostPolicy,
+    Reachability,
+)
 
 __all__ = [
     "SENSITIVE_HEADERS",
@@ -53,10 +59,8 @@ EDGE_SECTIONS = (
     "rate_limits",
     "exposed_paths",
 )
+INSIDE_SECTIONS = ("containers", "hosts", "firewall", "reachability")
 UNSUPPORTED_SECTIONS = (
-    "containers",
-    "hosts",
-    "firewall",
     "dependencies",
     "flows",
     "load",
@@ -180,9 +184,10 @@ class Environment(Section):
     endpoints: list[EndpointBehaviour] = Field(default_factory=list)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     exposed_paths: list[ExposedPath] = Field(default_factory=list)
-    containers: Unsupported
-    hosts: Unsupported
-    firewall: Unsupported
+    containers: list[ContainerPolicy] = Field(default_factory=list)
+    hosts: list[HostPolicy] = Field(default_factory=list)
+    firewall: list[FirewallPolicyCheck] = Field(default_factory=list)
+    reachability: list[Reachability] = Field(default_factory=list)
     dependencies: Unsupported
     flows: Unsupported
     load: Unsupported
@@ -216,8 +221,9 @@ class Environment(Section):
 
     @model_validator(mode="after")
     def _resolve_references(self) -> Environment:
-        for section in ("smoke", *EDGE_SECTIONS):
+        for section in ("smoke", *EDGE_SECTIONS, *INSIDE_SECTIONS):
             self._check_unique_labels(section)
+        self._check_host_references()
         for where, url in self._urls():
             if url is None and where.startswith("tls"):
                 raise PydanticCustomError(
@@ -257,6 +263,27 @@ class Environment(Section):
                     "names must be unique (give one a `name`)",
                 )
             first[label] = index
+
+    def _check_host_references(self) -> None:
+        """firewall[].host and reachability[].from name a `hosts` entry (or 'here')."""
+        hosts = [host.label for host in self.hosts]
+        references = [(f"firewall[{i}].host", f.host) for i, f in enumerate(self.firewall)]
+        references += [
+            (f"reachability[{i}].from", r.source)
+            for i, r in enumerate(self.reachability)
+            if r.source != "here"
+        ]
+        for where, name in references:
+            if name is not None and name not in hosts:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"{where}: no hosts entry named {name!r}; expected one of {hosts or 'none'}"
+                    + (" or 'here'" if where.startswith("reachability") else ""),
+                )
+
+    def host(self, name: str | None) -> HostPolicy | None:
+        """The hosts entry a firewall or reachability entry names; None for this machine."""
+        return next((host for host in self.hosts if host.label == name), None)
 
     def _urls(self) -> Iterator[tuple[str, str | None]]:
         """Every URL an entry names, with where it is in the file, for one resolution rule."""
