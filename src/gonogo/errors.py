@@ -3,12 +3,19 @@
 GonogoError
 ├── EnvironmentFileError     the environment file cannot be read, parsed or validated
 ├── TargetUnreachableError   a probe could not get an answer from its target
+├── FirewallPolicyError      a firewall tool's output is not what its parser expects
 └── DemoError                the demo deployment could not be started, switched or stopped
 """
 
 from __future__ import annotations
 
-__all__ = ["DemoError", "EnvironmentFileError", "GonogoError", "TargetUnreachableError"]
+__all__ = [
+    "DemoError",
+    "EnvironmentFileError",
+    "FirewallPolicyError",
+    "GonogoError",
+    "TargetUnreachableError",
+]
 
 
 class GonogoError(Exception):
@@ -21,6 +28,10 @@ class EnvironmentFileError(GonogoError):
 
 class TargetUnreachableError(GonogoError):
     """A probe got no usable answer: refused, timed out, TLS failed, name did not resolve."""
+
+
+class FirewallPolicyError(GonogoError):
+    """`nft -j`, `iptables-save` or `ufw status` output that cannot be read as a policy."""
 
 
 class DemoError(GonogoError):
