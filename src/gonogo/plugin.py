@@ -15,7 +15,7 @@ import pytest
 
 from gonogo import hookspecs
 from gonogo._gate_session import GateSession, RunState
-from gonogo.environment import EDGE_SECTIONS, Environment, Severity, Wait
+from gonogo.environment import EDGE_SECTIONS, INSIDE_SECTIONS, Environment, Severity, Wait
 from gonogo.environment_file import (
     LoadedEnvironment,
     available_environments,
@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "edge: what a client sees from outside: ports, TLS, redirects, headers"
     )
+    config.addinivalue_line(
+        "markers", "inside: containers, hosts, firewall policy and reachability from inside"
+    )
     config.addinivalue_line("markers", "critical: a failure of this check is always NO-GO")
     config.addinivalue_line("markers", f"{NOT_APPLICABLE}: the environment declares no target")
     rootpath = config.rootpath
@@ -106,10 +109,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f" NO-GO on {', '.join(env.gate.block_on)} failures",
         f"gonogo: reports in {run.report_dir}",
     ]
-    edge = [f"{section} {len(getattr(env, section))}" for section in EDGE_SECTIONS]
-    edge = [entry for entry in edge if not entry.endswith(" 0")]
-    if edge:
-        lines.insert(2, f"gonogo: edge entries: {', '.join(edge)}")
+    for stage, sections in (("inside", INSIDE_SECTIONS), ("edge", EDGE_SECTIONS)):
+        counts = [f"{section} {len(getattr(env, section))}" for section in sections]
+        counts = [entry for entry in counts if not entry.endswith(" 0")]
+        if counts:
+            lines.insert(2, f"gonogo: {stage} entries: {', '.join(counts)}")
     return [run.loaded.redactor.redact(line) for line in lines]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gonogo.environment import Environment
+from gonogo.environment_inside import host_items
 
 __all__ = ["TARGETS"]
 
@@ -39,4 +40,30 @@ TARGETS: dict[str, Selector] = {
     "body_limited_endpoint": lambda env: [e for e in env.endpoints if e.body_limit_bytes],
     "rate_limit": lambda env: env.rate_limits,
     "exposed_path": lambda env: env.exposed_paths,
+    "container_policy": lambda env: env.containers,
+    "container_health": lambda env: [c for c in env.containers if c.health != "ignore"],
+    "container_restart_policy": lambda env: [c for c in env.containers if c.restart_policy],
+    "container_restarts": lambda env: [c for c in env.containers if c.max_restarts is not None],
+    "container_non_root": lambda env: [c for c in env.containers if c.non_root],
+    "container_limits": lambda env: [c for c in env.containers if c.limits.asks()],
+    "container_image": lambda env: [c for c in env.containers if c.image != "any"],
+    "container_ports": lambda env: [c for c in env.containers if c.published_ports is not None],
+    "container_read_only": lambda env: [c for c in env.containers if c.read_only_rootfs],
+    "container_log_rotation": lambda env: [c for c in env.containers if c.logs and c.logs.rotation],
+    "container_logs": lambda env: [c for c in env.containers if c.logs],
+    "host_service": lambda env: host_items(env.hosts, "services"),
+    "host_package": lambda env: host_items(env.hosts, "packages"),
+    "host_file": lambda env: host_items(env.hosts, "files"),
+    "host_user": lambda env: host_items(env.hosts, "users"),
+    "host_sysctl": lambda env: host_items(env.hosts, "sysctl"),
+    "host_disk": lambda env: host_items(env.hosts, "disks"),
+    # Every host: a socket on 0.0.0.0 that nobody declared is a finding unless allowed.
+    "host_listening": lambda env: [
+        h for h in env.hosts if h.listening or not h.undeclared_public_listeners
+    ],
+    "host_memory": lambda env: [h for h in env.hosts if h.max_memory_used_percent is not None],
+    "host_load": lambda env: [h for h in env.hosts if h.max_load_per_cpu is not None],
+    "host_time": lambda env: [h for h in env.hosts if h.time_synchronised],
+    "firewall_check": lambda env: env.firewall,
+    "reachability": lambda env: env.reachability,
 }
