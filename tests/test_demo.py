@@ -305,7 +305,7 @@ def test_down_stops_exactly_its_own_processes(tmp_path: Path) -> None:
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         up(config)
-        assert sorted(down(config)) == ["api-blue", "api-green", "nginx", "redis"]
+        assert sorted(down(config)) == ["api-blue", "api-green", "nginx", "redis", "worker"]
         assert bystander.poll() is None
         state = status(config)
         assert not any(component.running for component in state.components), state

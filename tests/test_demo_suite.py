@@ -37,7 +37,22 @@ GREEN_EDGE_BLOCKING = {
     "test_path_not_served[/nginx_status]",
     "test_response_is_compressed[catalog-gzip]",
 }
-GREEN_BLOCKING = GREEN_SMOKE_BLOCKING | GREEN_EDGE_BLOCKING
+# Green's worker container (see demo/_worker.py): what `docker inspect` and `docker logs` show.
+GREEN_INSIDE_BLOCKING = {
+    f"test_container_{aspect}[worker]"
+    for aspect in (
+        "healthy",
+        "restart_policy",
+        "non_root",
+        "limits",
+        "privileges",
+        "image_pinned",
+        "read_only",
+        "log_rotation",
+        "logs_clean",
+    )
+}
+GREEN_BLOCKING = GREEN_SMOKE_BLOCKING | GREEN_EDGE_BLOCKING | GREEN_INSIDE_BLOCKING
 
 
 def run_suite(
@@ -82,7 +97,7 @@ def test_blue_release_is_go(blue: DemoConfig, tmp_path: Path) -> None:
     assert record["decision"] == "GO"
     assert record["environment"] == "demo"
     assert record["blocking"] == [] and record["warnings"] == []
-    assert len(record["checks"]) == 50
+    assert len(record["checks"]) == 66
     assert {c["outcome"] for c in record["checks"]} == {"passed"}
     last = done.stdout.strip().splitlines()[-1]
     assert (
@@ -117,6 +132,11 @@ def test_green_release_is_no_go_naming_the_failing_checks(
     assert "grade C" in messages["test_header_grade[api]"]
     assert "no Secure, no HttpOnly, SameSite=Lax" in messages["test_cookie_flags[session]"]
     assert "Server: nginx/" in messages["test_no_information_leaks[api]"]
+    worker = f"{green.project}-worker-green"
+    assert messages["test_container_non_root[worker]"].startswith(f"{worker}: runs as root")
+    assert "gonogo-demo-worker:latest" in messages["test_container_image_pinned[worker]"]
+    assert "NET_ADMIN" in messages["test_container_privileges[worker]"]
+    assert "queue at 127.0.0.1:5672 refused" in messages["test_container_logs_clean[worker]"]
     for check in GREEN_BLOCKING:
         assert check in done.stdout
     assert f"gonogo: NO-GO for demo ({len(GREEN_BLOCKING)} blocking)" in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import shlex
 import socket
@@ -24,6 +25,7 @@ PORT_VARIABLES = {
     "green_port": "GONOGO_DEMO_GREEN_PORT",
     "redis_port": "GONOGO_DEMO_REDIS_PORT",
     "admin_port": "GONOGO_DEMO_ADMIN_PORT",
+    "worker_port": "GONOGO_DEMO_WORKER_PORT",
 }
 # First port first: it is the one `status` reports for the component.
 COMPONENT_PORTS = {
@@ -49,6 +51,7 @@ class DemoConfig:
     green_port: int = 18002
     redis_port: int = 16379
     admin_port: int = 18090
+    worker_port: int = 18091
 
     def __post_init__(self) -> None:
         if not self.run_dir.is_absolute():
@@ -104,6 +107,12 @@ class DemoConfig:
         return f"https://{self.host}:{self.https_port}"
 
     @property
+    def project(self) -> str:
+        """The worker's compose project: one per run dir, so two demos never share containers."""
+        digest = hashlib.sha256(str(self.run_dir).encode()).hexdigest()[:8]
+        return f"gonogo-demo-{digest}"
+
+    @property
     def env_file(self) -> Path:
         return self.run_dir / "demo.env"
 
@@ -121,11 +130,20 @@ class DemoConfig:
             raise DemoError(
                 f"{self.env_file}: no GONOGO_DEMO_PASSWORD; run `gonogo demo up` to create it"
             )
-        return {**self._public_variables(), "GONOGO_DEMO_PASSWORD": password}
+        engine = read_env_file(self.env_file).get("GONOGO_DEMO_DOCKER_HOST", "")
+        return {
+            **self._public_variables(engine),
+            "GONOGO_DEMO_PASSWORD": password,
+        }
 
-    def _public_variables(self) -> dict[str, str]:
+    def _public_variables(self, docker_host: str) -> dict[str, str]:
         ports = {variable: str(getattr(self, f)) for f, variable in PORT_VARIABLES.items()}
-        return {"GONOGO_DEMO_DIR": str(self.run_dir), **ports}
+        return {
+            "GONOGO_DEMO_DIR": str(self.run_dir),
+            **ports,
+            "GONOGO_DEMO_PROJECT": self.project,
+            "GONOGO_DEMO_DOCKER_HOST": docker_host,
+        }
 
 
 def with_ports(config: DemoConfig, ports: Mapping[str, int]) -> DemoConfig:
@@ -138,6 +156,7 @@ def with_ports(config: DemoConfig, ports: Mapping[str, int]) -> DemoConfig:
         green_port=ports["green_port"],
         redis_port=ports["redis_port"],
         admin_port=ports["admin_port"],
+        worker_port=ports["worker_port"],
     )
 
 
@@ -160,8 +179,8 @@ def _check_port(name: str, port: int) -> None:
         raise ValueError(f"{name}: expected a port in 1024-65535, got {port}")
 
 
-def write_env_file(config: DemoConfig, password: str) -> None:
-    values = {**config._public_variables(), "GONOGO_DEMO_PASSWORD": password}
+def write_env_file(config: DemoConfig, password: str, docker_host: str) -> None:
+    values = {**config._public_variables(docker_host), "GONOGO_DEMO_PASSWORD": password}
     lines = [
         "# gonogo demo: `set -a; . <this file>; set +a` exports what a run against the demo needs.",
         *(f"{key}={shlex.quote(value)}" for key, value in values.items()),

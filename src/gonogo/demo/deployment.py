@@ -38,6 +38,7 @@ from gonogo.demo._state import (
     state_path,
     write_state,
 )
+from gonogo.demo._worker import SERVICE, ensure_worker, remove_workers, worker_state
 from gonogo.demo.config import (
     COLOURS,
     COMPONENT_PORTS,
@@ -48,6 +49,7 @@ from gonogo.demo.config import (
     write_env_file,
 )
 from gonogo.demo.pki import ensure_pki
+from gonogo.docker_engine import Engine, ensure_engine, running_engine, stop_own_engine_if_idle
 from gonogo.errors import DemoError
 
 __all__ = [
@@ -115,7 +117,9 @@ def up(
     for directory in ("run", "logs", "nginx/tmp", "redis", "pki"):
         (config.run_dir / directory).mkdir(mode=0o700, parents=True, exist_ok=True)
     keys = load_secrets(config)
-    write_env_file(config, keys.password)
+    engine = ensure_engine()
+    say(f"docker engine: {engine.base_url}" + (" (gonogo's own)" if engine.own else ""))
+    write_env_file(config, keys.password, engine.base_url)
     write_state(config, recorded.active if recorded else None)
 
     started: dict[str, int] = {}
@@ -141,6 +145,9 @@ def up(
         _point_nginx_at(config, colour, nginx_pid, deadline, timeout_s)
     else:
         say(f"nginx: already running, pid {nginx_pid}")
+    _check_worker_port(config, engine)
+    worker = ensure_worker(config, colour, engine, time.monotonic() + timeout_s)
+    say(f"{SERVICE}: container {worker} ({colour}) running on :{config.worker_port}")
     write_state(config, colour)
     return status(config)
 
@@ -154,6 +161,14 @@ def down(config: DemoConfig, timeout_s: float = _STOP_TIMEOUT_S) -> list[str]:
     current = recorded.config if recorded else config
     # nginx first, so no request meets a stopped API.
     stopped = stop(current, reversed(COMPONENTS), timeout_s)
+    try:
+        engine = running_engine()
+    except DemoError:
+        engine = None  # DOCKER_HOST names an engine that is gone: nothing of ours runs there
+    if engine is not None:
+        if remove_workers(current, engine):
+            stopped.append(SERVICE)
+        stop_own_engine_if_idle()
     for name in COMPONENTS:
         pid_path(config, name).unlink(missing_ok=True)
     state_path(config).unlink(missing_ok=True)
@@ -168,6 +183,11 @@ def status(config: DemoConfig) -> DemoState:
     for name in COMPONENTS:
         pid = running_pid(current, name)
         components.append(ComponentState(name, pid, pid is not None, component_port(current, name)))
+    try:
+        worker = worker_state(current, running_engine())
+    except DemoError:
+        worker = worker_state(current, None)
+    components.append(ComponentState(SERVICE, worker.pid, worker.running, current.worker_port))
     return DemoState(tuple(components), recorded.active if recorded else None, current.url)
 
 
@@ -188,6 +208,7 @@ def switch(config: DemoConfig, colour: str, timeout_s: float = 10.0) -> DemoStat
             f"(expected on port {component_port(config, api)}); `gonogo demo up` starts it"
         )
     _point_nginx_at(config, colour, nginx_pid, time.monotonic() + timeout_s, timeout_s)
+    ensure_worker(config, colour, ensure_engine(), time.monotonic() + timeout_s)
     write_state(config, colour)
     return status(config)
 
@@ -234,6 +255,16 @@ def _start(config: DemoConfig, name: str, keys: Secrets, colour: str) -> int:
         "GONOGO_DEMO_REDIS_PASSWORD": keys.redis_password,
     }
     return spawn(config, name, argv, env)
+
+
+def _check_worker_port(config: DemoConfig, engine: Engine) -> None:
+    """A foreign listener on the worker's port would make the container exit, less clearly."""
+    if worker_state(config, engine).running or not port_taken(config.host, config.worker_port):
+        return
+    raise DemoError(
+        f"{SERVICE}: port {config.worker_port} on {config.host} is taken by a process outside "
+        "this demo; stop that process, or choose another port with GONOGO_DEMO_WORKER_PORT"
+    )
 
 
 def _point_nginx_at(
