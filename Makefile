@@ -42,6 +42,7 @@ bench: system venv
 	$(BIN)/python bench/ports.py
 	$(BIN)/python bench/tls.py --sslyze-python .venv-bench/bin/python
 	$(BIN)/python bench/edge.py --sslyze-python .venv-bench/bin/python
+	$(BIN)/python bench/containers.py
 
 demo-up: system venv
 	@$(BIN)/gonogo demo up
