@@ -1,7 +1,8 @@
 """`iptables-save` (and `ip6tables-save`) read into the firewall model: *filter, chain INPUT.
 
-Each *filter table is one address family's INPUT chain, walked by gonogo.firewall (imported
-as a module: it imports this one to offer `parse`) with the user chains it jumps to.
+Each *filter table is one address family's INPUT chain, walked by gonogo._firewall_walk with
+the user chains it jumps to. Both that and gonogo.firewall are used as modules, at call time:
+gonogo.firewall imports this one to offer `parse`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shlex
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from gonogo import firewall
+from gonogo import _firewall_walk, firewall
 from gonogo.errors import FirewallPolicyError
 
 _WHAT = "iptables-save"
@@ -65,8 +66,8 @@ def parse(text: str) -> firewall.FirewallPolicy:
             for name in table.policies
         }
         default = firewall.Verdict(_POLICIES[policy])
-        chains.append(firewall._walk_chain(rules, "INPUT", default, family=table.family))
-    return firewall._combine("iptables", chains, whole_ruleset=False)
+        chains.append(_firewall_walk.walk_chain(rules, "INPUT", default, family=table.family))
+    return _firewall_walk.combine("iptables", chains, whole_ruleset=False)
 
 
 def _filter_tables(text: str) -> list[_Table]:
@@ -121,7 +122,7 @@ def _no_commit(line: int) -> str:
     return f"{_WHAT} line {line}: the table that starts here has no COMMIT; output cut short?"
 
 
-def _rule(number: int, args: str, text: str, table: _Table) -> firewall._Rule | None:
+def _rule(number: int, args: str, text: str, table: _Table) -> _firewall_walk.Rule | None:
     """One rule for the walk, or None when it cannot match a new incoming connection."""
     where = f"{_WHAT} line {number}"
     try:
@@ -144,7 +145,7 @@ def _rule(number: int, args: str, text: str, table: _Table) -> firewall._Rule | 
         index += negated + 1 + len(values)
     if reading.never:
         return None
-    return firewall._Rule(
+    return _firewall_walk.Rule(
         where, text, reading.verdict, reading.target, _matches(reading), tuple(reading.unknown)
     )
 

@@ -1,7 +1,8 @@
 """`nft -j list ruleset` read into the firewall model: each filter chain on the input hook.
 
-Only families ip, ip6 and inet see packets addressed to the host. Rules become `_Rule`s for
-the walk in gonogo.firewall (imported as a module: it imports this one to offer `parse`).
+Only families ip, ip6 and inet see packets addressed to the host. Rules become `Rule`s for
+the walk in gonogo._firewall_walk. Both that and gonogo.firewall are used as modules, at call
+time: gonogo.firewall imports this one to offer `parse`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
-from gonogo import firewall
+from gonogo import _firewall_walk, firewall
 from gonogo.errors import FirewallPolicyError
 
 _WHAT = "nft -j list ruleset"
@@ -67,9 +68,9 @@ def parse(text: str) -> firewall.FirewallPolicy:
         priority = base.get("prio", 0)
         priority = priority if isinstance(priority, int) else 0
         chains.append(
-            firewall._walk_chain(rules, base["name"], policy, family=family, priority=priority)
+            _firewall_walk.walk_chain(rules, base["name"], policy, family=family, priority=priority)
         )
-    return firewall._combine("nftables", chains, whole_ruleset=True)
+    return _firewall_walk.combine("nftables", chains, whole_ruleset=True)
 
 
 def _objects(text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -134,7 +135,7 @@ def _read(objects: Iterable[tuple[str, dict[str, Any]]]) -> _Ruleset:
     return ruleset
 
 
-def _rule(body: dict[str, Any], sets: Mapping[_SetKey, list[Any]]) -> firewall._Rule | None:
+def _rule(body: dict[str, Any], sets: Mapping[_SetKey, list[Any]]) -> _firewall_walk.Rule | None:
     """One rule for the walk, or None when it cannot match a new incoming connection."""
     where = _where(body)
     reading = _Reading()
@@ -151,7 +152,7 @@ def _rule(body: dict[str, Any], sets: Mapping[_SetKey, list[Any]]) -> firewall._
         return None
     text = " ".join(_statement_text(expression) for expression in body["expr"])
     unknown = tuple(dict.fromkeys(reading.unknown))
-    return firewall._Rule(where, text, reading.verdict, reading.target, matches, unknown)
+    return _firewall_walk.Rule(where, text, reading.verdict, reading.target, matches, unknown)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """`ufw status verbose` read into the firewall model: the incoming default and the rule table.
 
 ufw tries its rules in the order listed, IPv4 ones and IPv6 ones in separate chains, so each
-family is walked on its own by gonogo.firewall (imported as a module: it imports this one).
+family is walked on its own by gonogo._firewall_walk. Both that and gonogo.firewall are used
+as modules, at call time: gonogo.firewall imports this one.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from gonogo import firewall
+from gonogo import _firewall_walk, firewall
 from gonogo.errors import FirewallPolicyError
 
 _WHAT = "ufw status verbose"
@@ -41,16 +42,16 @@ def parse(text: str) -> firewall.FirewallPolicy:
             "ufw", active=False, default_incoming=firewall.Verdict.ACCEPT
         )
     default = _default_incoming(text)
-    rules: dict[str, list[firewall._Rule]] = {"ip": [], "ip6": []}
+    rules: dict[str, list[_firewall_walk.Rule]] = {"ip": [], "ip6": []}
     for number, line in _rule_lines(text):
         family, rule = _rule(number, line)
         if rule is not None:
             rules[family].append(rule)
     chains = [
-        firewall._walk_chain({"rules": family_rules}, "rules", default, family=family)
+        _firewall_walk.walk_chain({"rules": family_rules}, "rules", default, family=family)
         for family, family_rules in rules.items()
     ]
-    return firewall._combine("ufw", chains, whole_ruleset=False)
+    return _firewall_walk.combine("ufw", chains, whole_ruleset=False)
 
 
 def _default_incoming(text: str) -> firewall.Verdict:
@@ -78,7 +79,7 @@ def _rule_lines(text: str) -> list[tuple[int, str]]:
     return [(n + 1, lines[n]) for n in range(start, len(lines)) if lines[n].strip()]
 
 
-def _rule(number: int, line: str) -> tuple[str, firewall._Rule | None]:
+def _rule(number: int, line: str) -> tuple[str, _firewall_walk.Rule | None]:
     """The address family of one row and the rule it is; None for an outgoing or routed rule."""
     where = f"{_WHAT} line {number}"
     row = _ROW.match(_DECORATIONS.sub("", line).strip())
@@ -103,7 +104,7 @@ def _rule(number: int, line: str) -> tuple[str, firewall._Rule | None]:
     )
     verdict = _VERDICTS[row.group("action")]
     text = " ".join(line.split())
-    return family, firewall._Rule(where, text, verdict, "", matches, tuple(unknown))
+    return family, _firewall_walk.Rule(where, text, verdict, "", matches, tuple(unknown))
 
 
 def _destination(to: str, unknown: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
