@@ -282,8 +282,17 @@ class Environment(Section):
                 )
 
     def host(self, name: str | None) -> HostPolicy | None:
-        """The hosts entry a firewall or reachability entry names; None for this machine."""
-        return next((host for host in self.hosts if host.label == name), None)
+        """The hosts entry a firewall or reachability entry names; None for this machine.
+
+        An unknown name is an error, never this machine: reading the wrong host's firewall
+        would judge a policy nobody asked about.
+        """
+        if name is None:
+            return None
+        for host in self.hosts:
+            if host.label == name:
+                return host
+        raise KeyError(f"no hosts entry named {name!r}")
 
     def _urls(self) -> Iterator[tuple[str, str | None]]:
         """Every URL an entry names, with where it is in the file, for one resolution rule."""

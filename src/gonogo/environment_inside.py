@@ -292,7 +292,7 @@ class HostPolicy(_Entry):
     backend: str = Field(
         "local://",
         description="testinfra host spec: local://, ssh://user@host, docker://name, "
-        "ansible://group.",
+        "ansible://HOST (a host of ansible_inventory).",
     )
     ansible_inventory: str | None = None
     netns: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
@@ -326,7 +326,7 @@ class HostPolicy(_Entry):
         if scheme not in {"local", "ssh", "paramiko", "docker", "podman", "ansible", "kubectl"}:
             raise ValueError(
                 "expected a testinfra backend such as local://, ssh://user@host, "
-                "docker://container or ansible://group"
+                "docker://container or ansible://host"
             )
         return value
 

@@ -121,7 +121,7 @@ class _ThreadedBackend(_Backend):
             if not isinstance(failed, Exception) or isinstance(failed, RunError):
                 raise failed
             # paramiko's and ansible's failures are the connection's, never the command's
-            said = first_line(str(failed)) or type(failed).__name__
+            said = _failure(failed)
             raise RunError(f"{self.NAME} could not run `{quoted}`: {said}") from None
         if not answers:
             raise RunError(f"`{quoted}` did not finish within {self.timeout_s:g} s; gave up on it")
@@ -158,6 +158,14 @@ class Host(testinfra.host.Host):  # type: ignore[misc]
         if self.journal is not None:
             self.journal.append(result)
         return result
+
+
+def _failure(failed: Exception) -> str:
+    """What went wrong, in words: testinfra wraps a failed ssh under ansible in a CommandResult."""
+    result = failed.args[0] if failed.args else None
+    if isinstance(result, CommandResult):
+        return f"exit {result.rc}: {first_line(result.stderr)}"
+    return first_line(str(failed)) or type(failed).__name__
 
 
 def new_backend(policy: HostPolicy, timeout_s: float, label: str) -> Any:
