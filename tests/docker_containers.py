@@ -23,7 +23,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from gonogo.docker_engine import ensure_engine, stop_own_engine_if_idle
+from gonogo.docker_engine import Engine, ensure_engine, stop_own_engine_if_idle
 from gonogo.docker_images import build_image
 from gonogo.environment_inside import ContainerSelector
 from gonogo.errors import DemoError
@@ -81,13 +81,18 @@ class DockerLab:
         self.created.clear()
 
 
+def engine_or_fail() -> Engine:
+    """A Docker engine that answers (gonogo's own if none did), or the test fails saying why."""
+    try:
+        return ensure_engine()
+    except DemoError as exc:
+        pytest.fail(f"container tests need a Docker engine: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def docker_lab() -> Iterator[DockerLab]:
     """A Docker engine with the test images built; this session's containers removed at the end."""
-    try:
-        engine = ensure_engine()
-    except DemoError as exc:
-        pytest.fail(f"container tests need a Docker engine: {exc}", pytrace=False)
+    engine = engine_or_fail()
     client = engine.client(timeout_s=60)
     try:
         lab = DockerLab(

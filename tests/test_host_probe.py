@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from gonogo.docker_engine import ensure_engine
 from gonogo.docker_images import build_image
 from gonogo.environment_inside import HostPolicy
-from gonogo.errors import DemoError, TargetUnreachableError
+from gonogo.errors import TargetUnreachableError
 from gonogo.host_state import (
     disk_problems,
     file_problems,
@@ -49,6 +48,7 @@ from gonogo.probes.hosts import (
     UserFacts,
 )
 from gonogo.probes.ports import PortState
+from tests.docker_containers import engine_or_fail
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 _PUBLIC_HINT = "(every interface); declare it with bind: any, or bind it to loopback/private"
@@ -568,10 +568,7 @@ def test_reach_to_a_dropped_port_is_filtered_after_the_timeout(
 @pytest.fixture(scope="module")
 def container() -> Iterator[str]:
     """A busybox container (user app, host network) on the engine DOCKER_HOST names; removed."""
-    try:
-        engine = ensure_engine()
-    except DemoError as exc:
-        pytest.fail(f"container tests need a Docker engine: {exc}", pytrace=False)
+    engine = engine_or_fail()
     client = engine.client(timeout_s=60)
     try:
         image = build_image(client, "gonogo-test-hosts:1", _DOCKERFILE)

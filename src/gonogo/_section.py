@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "SEVERITIES",
+    "Entry",
     "HttpUrl",
     "Name",
     "Request",
@@ -87,6 +88,21 @@ class Section(BaseModel):
             hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {known}"
             raise PydanticCustomError("gonogo", f"unknown key {key!r}{hint}")
         return data
+
+
+class Entry(Section):
+    """An entry of a list section: an optional name for test ids, an optional severity."""
+
+    name: Name | None = None
+    severity: Severity | None = None
+
+    @property
+    def label(self) -> str:
+        """What the test ids and messages call this entry: its name, else its target."""
+        return self.name or self._default_label()
+
+    def _default_label(self) -> str:
+        raise NotImplementedError
 
 
 class Request(Section):

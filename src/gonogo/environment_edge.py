@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import HttpUrl, Name, Request, Seconds, Section, Severity, StatusCodes
+from gonogo._section import Entry, HttpUrl, Name, Request, Seconds, Section, StatusCodes
 
 __all__ = [
     "DIGEST_HEADERS",
@@ -66,22 +66,7 @@ def _port_ranges(value: Any) -> Any:
     return ranges
 
 
-class _Entry(Section):
-    """An edge entry: a target, an optional name for test ids, an optional severity."""
-
-    name: Name | None = None
-    severity: Severity | None = None
-
-    @property
-    def label(self) -> str:
-        """What the test ids and messages call this entry."""
-        return self.name or self._default_label()
-
-    def _default_label(self) -> str:
-        raise NotImplementedError
-
-
-class PortPolicy(_Entry):
+class PortPolicy(Entry):
     """Which ports of one host answer, seen from where the suite runs (a TCP connect scan)."""
 
     host: str = Field(min_length=1, description="Host name or IP address; resolved once.")
@@ -120,7 +105,7 @@ class PortPolicy(_Entry):
         return sorted(wanted)
 
 
-class TlsPolicy(_Entry):
+class TlsPolicy(Entry):
     """What one TLS endpoint must offer and present; defaults are the documents' policy."""
 
     url: HttpUrl | None = Field(
@@ -184,7 +169,7 @@ class Hsts(Section):
     preload: bool = False
 
 
-class HeaderPolicy(_Entry):
+class HeaderPolicy(Entry):
     """Security headers of one response, and a grade in the spirit of the HTTP Observatory."""
 
     url: HttpUrl = Field("/", description="Where to look; a path is resolved on base_url.")
@@ -206,7 +191,7 @@ class HeaderPolicy(_Entry):
         return self.url
 
 
-class Redirect(_Entry):
+class Redirect(Entry):
     """http:// must send the client to https:// on the same host and path, permanently."""
 
     url: HttpUrl = Field(description="The http:// URL a client might type.")
@@ -231,7 +216,7 @@ class Redirect(_Entry):
         return f"https://{host}{port}{parts.path or '/'}{query}"
 
 
-class CookiePolicy(_Entry):
+class CookiePolicy(Entry):
     """Cookies a request gets: Secure, HttpOnly and SameSite as the documents require."""
 
     name: Name
@@ -250,7 +235,7 @@ class CookiePolicy(_Entry):
         return self.name
 
 
-class Cors(_Entry):
+class Cors(Entry):
     """Cross-origin access: listed origins are allowed, any other origin is not."""
 
     url: HttpUrl
@@ -284,7 +269,7 @@ class Cache(Section):
     min_max_age: Annotated[int, Field(ge=0)] | None = 31_536_000
 
 
-class EndpointBehaviour(_Entry):
+class EndpointBehaviour(Entry):
     """How one URL answers beyond its status: compression, caching, request body limit."""
 
     url: HttpUrl
@@ -309,7 +294,7 @@ class EndpointBehaviour(_Entry):
         return self
 
 
-class RateLimit(_Entry):
+class RateLimit(Entry):
     """`limit` requests within `window_s` pass; the next one gets `status` (429)."""
 
     name: Name
@@ -332,7 +317,7 @@ class RateLimit(_Entry):
         return self.limit + 1 + self.margin
 
 
-class ExposedPath(_Entry):
+class ExposedPath(Entry):
     """A path that must not be served (a 403 or 404, never a 200 or a directory listing)."""
 
     url: HttpUrl

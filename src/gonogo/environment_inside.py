@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Name, Seconds, Section, Severity
+from gonogo._section import Entry, Seconds, Section, Severity
 
 __all__ = [
     "DANGEROUS_CAPABILITIES",
@@ -110,18 +110,6 @@ Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0, le=30 * 86400
 FileMode = Annotated[int, BeforeValidator(_mode)]
 
 
-class _Entry(Section):
-    name: Name | None = None
-    severity: Severity | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self._default_label()
-
-    def _default_label(self) -> str:
-        raise NotImplementedError
-
-
 class ContainerSelector(Section):
     """Which containers an entry judges: by name, by compose project/service, or by labels."""
 
@@ -191,7 +179,7 @@ class ContainerLogs(Section):
         return value
 
 
-class ContainerPolicy(_Entry):
+class ContainerPolicy(Entry):
     """The containers of one service and what each of them must be."""
 
     select: ContainerSelector
@@ -286,7 +274,7 @@ class DiskFloor(Section):
     min_free_percent: Percent = 10.0
 
 
-class HostPolicy(_Entry):
+class HostPolicy(Entry):
     """One host reached through a testinfra backend, and the state it must be in."""
 
     backend: str = Field(
@@ -384,7 +372,7 @@ class Allow(Section):
         return int(first), int(last)
 
 
-class FirewallPolicyCheck(_Entry):
+class FirewallPolicyCheck(Entry):
     """A host's firewall, read from the host: default incoming deny, and exactly these allowed."""
 
     host: str | None = Field(None, description="A `hosts` entry's name; default this machine.")
@@ -405,7 +393,7 @@ class FirewallPolicyCheck(_Entry):
         return self
 
 
-class Reachability(_Entry):
+class Reachability(Entry):
     """One row of a security-group matrix: from here or a host, to an address and port."""
 
     source: str = Field(
