@@ -9,6 +9,7 @@ import pytest
 
 from fixtures.inside import ContainerInspector
 from gonogo import containers
+from gonogo.environment import Environment
 from gonogo.environment_inside import ContainerPolicy
 from gonogo.probes.containers import ContainerFacts, ContainerSet, LogExcerpt, read_logs
 
@@ -90,13 +91,13 @@ def test_container_log_rotation(
 
 
 def test_container_logs_clean(
-    container_logs: ContainerPolicy, inspect_service: ContainerInspector
+    container_logs: ContainerPolicy, inspect_service: ContainerInspector, environment: Environment
 ) -> None:
     found = inspect_service(container_logs)
     logs = container_logs.logs
     assert logs is not None
     now = datetime.datetime.now(datetime.UTC)
-    timeout_s = container_logs.timeout_s or 10.0
+    timeout_s = container_logs.timeout_s or environment.defaults.timeout_s
 
     def read(facts: ContainerFacts) -> LogExcerpt:
         since = containers.since_for(container_logs, facts, now)
