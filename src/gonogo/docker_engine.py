@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ class Engine:
 
 OWN_ENGINE = f"unix://{_EXEC_ROOT / 'docker.sock'}"
 
+# The dockerd this interpreter started: referenced so that Popen does not warn, when garbage
+# collected, that its process still runs (it is meant to), and reaped once stopped.
+_started: list[subprocess.Popen[bytes]] = []
+
 
 def running_engine() -> Engine | None:
     """The engine that answers now, in the order ensure_engine looks; None if none does."""
@@ -79,6 +84,7 @@ def ensure_engine(timeout_s: float = 60.0) -> Engine:
     if engine is not None:
         return engine
     dockerd = _start_dockerd()
+    _started.append(dockerd)
     deadline = time.monotonic() + timeout_s
     while not _answers(OWN_ENGINE):
         if dockerd.poll() is not None:
@@ -115,10 +121,16 @@ def stop_own_engine_if_idle(timeout_s: float = 20.0) -> bool:
         time.sleep(_POLL_S)
     if _dockerd_pid() == pid:
         os.kill(pid, signal.SIGKILL)
+    for child in _started:
+        if child.pid == pid:
+            child.wait(timeout_s)
+    _started[:] = [child for child in _started if child.poll() is None]
     return True
 
 
 def _answers(url: str) -> bool:
+    if url.startswith("unix://") and not _socket_accepts(url.removeprefix("unix://")):
+        return False  # asked of the SDK, a failed unix connect leaks its socket
     try:
         client = docker.DockerClient(base_url=url, timeout=_PING_TIMEOUT_S)
         try:
@@ -127,6 +139,16 @@ def _answers(url: str) -> bool:
             client.close()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
         return False
+
+
+def _socket_accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(_PING_TIMEOUT_S)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _start_dockerd() -> subprocess.Popen[bytes]:
