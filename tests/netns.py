@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.processes import stop
+
 IP = shutil.which("ip") or "/usr/sbin/ip"
 _INSTALL = "run scripts/install-system-packages.sh (Debian package iproute2)"
 _pairs = itertools.count()
@@ -145,12 +147,7 @@ def listen_in(namespace: str, address: str, port: int, timeout_s: float = 5) -> 
         _await_listening(server, f"{namespace} {address}:{port}", timeout_s)
         yield
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server, timeout_s=5)
         for stream in (server.stdout, server.stderr):
             if stream is not None:
                 stream.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 # The RSA-1024 and SHA-1 cases are refused at load time above security level 0, and nginx
@@ -90,9 +92,4 @@ def running_nginx(directory: Path, servers: str, ports: list[int]) -> Iterator[P
             time.sleep(0.02)
         yield error_log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)

@@ -62,6 +62,8 @@ firewall:
     host: b
     default_incoming: accept
     allow: [{{port: 22}}, {{port: 8000}}, {{port: 443}}]
+  - name: here-unfiltered
+    default_incoming: deny
 reachability:
   - {{name: backend-open, to: "{b}:8000", expect: open}}
   - {{name: redis-filtered, to: "{b}:6379", expect: filtered, timeout_s: 1}}
@@ -104,6 +106,14 @@ def verdicts(pair: NamespacePair, tmp_path_factory: pytest.TempPathFactory) -> d
 def test_firewall_policy_matches_declaration(verdicts: dict[str, str]) -> None:
     assert verdicts["test_firewall_default_incoming[b-good]"] == ""
     assert verdicts["test_firewall_allowed_ports[b-good]"] == ""
+
+
+def test_firewall_of_the_machine_running_the_suite(verdicts: dict[str, str]) -> None:
+    # No host: read where the suite runs, namespace A, whose ruleset is empty.
+    assert verdicts["test_firewall_default_incoming[here-unfiltered]"] == (
+        "here-unfiltered: default incoming policy is nftables inactive; expected deny"
+    )
+    assert verdicts["test_firewall_allowed_ports[here-unfiltered]"] == ""
 
 
 def test_firewall_policy_differences_are_named(verdicts: dict[str, str]) -> None:
