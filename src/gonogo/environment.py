@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from gonogo._section import SEVERITIES, Name, Request, Seconds, Section, Severity, StatusCodes
+from gonogo.environment_dependencies import Dependency
 from gonogo.environment_edge import (
     CookiePolicy,
     Cors,
@@ -26,6 +27,7 @@ from gonogo.environment_edge import (
     Redirect,
     TlsPolicy,
 )
+from gonogo.environment_flows import BadInput, Flow, OpenApiSmoke
 from gonogo.environment_inside import (
     ContainerPolicy,
     FirewallPolicyCheck,
@@ -60,9 +62,8 @@ EDGE_SECTIONS = (
     "exposed_paths",
 )
 INSIDE_SECTIONS = ("containers", "hosts", "firewall", "reachability")
+API_SECTIONS = ("dependencies", "flows", "bad_input", "openapi")
 UNSUPPORTED_SECTIONS = (
-    "dependencies",
-    "flows",
     "load",
     "metrics",
     "watch",
@@ -82,6 +83,12 @@ class Defaults(Section):
         None, description="PEM bundle to verify TLS against instead of the system store."
     )
     verify_tls: bool = True
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Sent with every smoke, flow, bad-input and OpenAPI request (e.g. an API "
+        "key); a request's own header of the same name wins, and an empty value drops it.",
+    )
 
     @field_validator("ca_file")
     @classmethod
@@ -188,8 +195,10 @@ class Environment(Section):
     hosts: list[HostPolicy] = Field(default_factory=list)
     firewall: list[FirewallPolicyCheck] = Field(default_factory=list)
     reachability: list[Reachability] = Field(default_factory=list)
-    dependencies: Unsupported
-    flows: Unsupported
+    dependencies: list[Dependency] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    bad_input: list[BadInput] = Field(default_factory=list)
+    openapi: list[OpenApiSmoke] = Field(default_factory=list)
     load: Unsupported
     metrics: Unsupported
     watch: Unsupported
@@ -221,9 +230,10 @@ class Environment(Section):
 
     @model_validator(mode="after")
     def _resolve_references(self) -> Environment:
-        for section in ("smoke", *EDGE_SECTIONS, *INSIDE_SECTIONS):
+        for section in ("smoke", *EDGE_SECTIONS, *INSIDE_SECTIONS, *API_SECTIONS):
             self._check_unique_labels(section)
         self._check_host_references()
+        self._check_health_references()
         for where, url in self._urls():
             if url is None and where.startswith("tls"):
                 raise PydanticCustomError(
@@ -281,6 +291,29 @@ class Environment(Section):
                     + (" or 'here'" if where.startswith("reachability") else ""),
                 )
 
+    def _check_health_references(self) -> None:
+        """bad_input[].healthy names a smoke check; without one the wait check stands in."""
+        names = [check.name for check in self.smoke]
+        for index, entry in enumerate(self.bad_input):
+            name = entry.healthy or (self.wait.check if self.wait else None)
+            if name is None:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"bad_input[{index}].healthy: expected the name of a smoke check to re-run "
+                    "afterwards (the service must still be healthy), or a top-level wait",
+                )
+            if name not in names:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"bad_input[{index}].healthy: no smoke check named {name!r}; "
+                    f"expected one of {names or 'none'}",
+                )
+
+    def health_check_after(self, entry: BadInput) -> SmokeCheck:
+        """The smoke check that proves the service survived an entry's bad input."""
+        name = entry.healthy or (self.wait.check if self.wait else "")
+        return self.smoke_check(name)
+
     def host(self, name: str | None) -> HostPolicy | None:
         """The hosts entry a firewall or reachability entry names; None for this machine.
 
@@ -300,12 +333,20 @@ class Environment(Section):
             yield f"smoke[{index}].request.url", check.request.url
         for index, tls in enumerate(self.tls):
             yield f"tls[{index}].url", tls.url
-        for section in ("redirects", "headers", "cors", "endpoints", "exposed_paths"):
+        for section in ("redirects", "headers", "cors", "endpoints", "exposed_paths", "openapi"):
             for index, entry in enumerate(getattr(self, section)):
                 yield f"{section}[{index}].url", entry.url
         for section in ("cookies", "rate_limits"):
             for index, entry in enumerate(getattr(self, section)):
                 yield f"{section}[{index}].request.url", entry.request.url
+        for index, entry in enumerate(self.bad_input):
+            yield f"bad_input[{index}].url", entry.url
+        for index, flow in enumerate(self.flows):
+            for number, step in enumerate(flow.steps):
+                yield f"flows[{index}].steps[{number}].request.url", step.request.url
+                if step.cleanup is not None:
+                    where = f"flows[{index}].steps[{number}].cleanup.request.url"
+                    yield where, step.cleanup.request.url
 
     def url(self, target: Request | str) -> str:
         """The absolute URL a request (or a URL that may be a path) goes to."""

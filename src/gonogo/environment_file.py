@@ -84,7 +84,7 @@ def load_environment(path: Path, environ: Mapping[str, str]) -> LoadedEnvironmen
         environment = Environment.model_validate(merged, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise EnvironmentFileError(describe_validation_error(exc, path, redactor)) from None
-    redactor = Redactor(secrets | _sensitive_header_values(environment))
+    redactor = Redactor(secrets | _literal_secrets(environment))
     return LoadedEnvironment(environment=environment, path=path, redactor=redactor)
 
 
@@ -145,10 +145,21 @@ def _string_list(document: dict[str, Any], key: str) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _sensitive_header_values(environment: Environment) -> set[str]:
-    return {
+def _literal_secrets(environment: Environment) -> set[str]:
+    """Credentials written into the file itself rather than passed as ${VAR}: masked all the same."""
+    headers = [environment.defaults.headers]
+    headers += [check.request.headers for check in environment.smoke]
+    headers += [entry.headers for entry in (*environment.bad_input, *environment.openapi)]
+    for flow in environment.flows:
+        for step in flow.steps:
+            headers.append(step.request.headers)
+            if step.cleanup is not None:
+                headers.append(step.cleanup.request.headers)
+    found = {
         value
-        for check in environment.smoke
-        for header, value in check.request.headers.items()
+        for mapping in headers
+        for header, value in mapping.items()
         if header.lower() in SENSITIVE_HEADERS
     }
+    found |= {d.secret for d in environment.dependencies if d.secret}
+    return found

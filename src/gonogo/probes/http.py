@@ -76,15 +76,20 @@ def fetch(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     json_body: Any = None,
+    content: bytes | None = None,
     timeout_s: float,
     tls: ssl.SSLContext | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> HttpResponse:
-    """Send one request without following redirects; raise TargetUnreachableError on no answer."""
+    """Send one request without following redirects; raise TargetUnreachableError on no answer.
+
+    The body is `json_body` encoded as JSON, or `content` sent as given (its content-type
+    header is the caller's to set).
+    """
     deadline = time.monotonic() + timeout_s
-    content = None if json_body is None else json.dumps(json_body).encode()
     request_headers = dict(headers or {})
-    if content is not None:
+    if json_body is not None:
+        content = json.dumps(json_body).encode()
         request_headers.setdefault("content-type", "application/json")
     started = time.perf_counter()
     try:
