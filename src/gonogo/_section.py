@@ -27,6 +27,7 @@ __all__ = [
     "Severity",
     "StatusCode",
     "StatusCodes",
+    "http_url",
 ]
 
 Severity = Literal["critical", "major", "minor"]
@@ -56,7 +57,7 @@ def _status_list(value: Any) -> Any:
 StatusCodes = Annotated[list[StatusCode], BeforeValidator(_status_list)]
 
 
-def _http_url(value: str) -> str:
+def http_url(value: str) -> str:
     if value.startswith("/"):
         return value
     parts = urlsplit(value)
@@ -66,7 +67,7 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[
-    str, AfterValidator(_http_url), Field(description="A URL, or a path on base_url.")
+    str, AfterValidator(http_url), Field(description="A URL, or a path on base_url.")
 ]
 
 

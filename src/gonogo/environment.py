@@ -6,7 +6,7 @@ with "not supported yet" rather than ignored: an ignored expectation is a GO nob
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
@@ -34,6 +34,7 @@ from gonogo.environment_inside import (
     HostPolicy,
     Reachability,
 )
+from gonogo.probes.http import merged_headers
 
 __all__ = [
     "SENSITIVE_HEADERS",
@@ -358,6 +359,10 @@ class Environment(Section):
     def severity_of(self, check: SmokeCheck | Section) -> Severity:
         severity: Severity | None = getattr(check, "severity", None)
         return severity or self.defaults.severity
+
+    def headers_for(self, own: Mapping[str, str]) -> dict[str, str]:
+        """The defaults' headers under a request's own (see `merged_headers`)."""
+        return merged_headers(self.defaults.headers, own)
 
     def timeout_of(self, request: Request) -> float:
         return request.timeout_s or self.defaults.timeout_s

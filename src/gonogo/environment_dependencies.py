@@ -95,9 +95,7 @@ class Dependency(Entry):
     query: Annotated[QueryCheck | None, BeforeValidator(_query)] = Field(
         None, description="SQL for postgres/mysql: a string, or {sql, equals|min|max}."
     )
-    round_trip: bool = Field(
-        False, description="redis: write, read back and delete a scratch key."
-    )
+    round_trip: bool = Field(False, description="redis: write, read back and delete a scratch key.")
     management_url: str | None = Field(
         None, description="rabbitmq: management API base, for its aliveness check."
     )

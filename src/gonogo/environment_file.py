@@ -146,10 +146,11 @@ def _string_list(document: dict[str, Any], key: str) -> list[str]:
 
 
 def _literal_secrets(environment: Environment) -> set[str]:
-    """Credentials written into the file itself rather than passed as ${VAR}: masked all the same."""
+    """Credentials written into the file rather than passed as ${VAR}: masked all the same."""
     headers = [environment.defaults.headers]
     headers += [check.request.headers for check in environment.smoke]
-    headers += [entry.headers for entry in (*environment.bad_input, *environment.openapi)]
+    headers += [entry.headers for entry in environment.bad_input]
+    headers += [entry.headers for entry in environment.openapi]
     for flow in environment.flows:
         for step in flow.steps:
             headers.append(step.request.headers)

@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Entry, HttpUrl, Name, Seconds, Section, StatusCodes
+from gonogo._section import (
+    Entry,
+    HttpUrl,
+    Name,
+    Seconds,
+    Section,
+    Severity,
+    StatusCodes,
+    http_url,
+)
 
 __all__ = [
     "BUILTIN_VARIABLES",
@@ -24,12 +41,14 @@ __all__ = [
     "Capture",
     "Cleanup",
     "Flow",
+    "FlowStep",
     "OpenApiSmoke",
     "SchemathesisRun",
     "Step",
     "StepExpect",
     "StepRequest",
     "Upload",
+    "flow_steps",
     "variables_in",
 ]
 
@@ -39,6 +58,14 @@ BUILTIN_VARIABLES = ("run_id",)  # unique per run: names created things so runs 
 VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_UPLOAD_BYTES = 64 * 1024**2
+
+
+def _flow_url(value: str) -> str:
+    """A step may go where an earlier answer pointed: `url: "{{ location }}"`."""
+    return value if value.startswith("{{") else http_url(value)
+
+
+FlowUrl = Annotated[str, AfterValidator(_flow_url), Field(description="URL, path or {{ var }}.")]
 
 
 def variables_in(value: Any) -> Iterator[str]:
@@ -100,7 +127,7 @@ class StepRequest(Section):
     """One request of a flow; strings may hold `{{ var }}` captured by earlier steps."""
 
     method: Method = "GET"
-    url: HttpUrl
+    url: FlowUrl
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     query: dict[str, str | int | float | bool] = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json", repr=False)
@@ -243,6 +270,30 @@ class Flow(Entry):
 
     def _default_label(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One step of a flow: its own line in the report, judged from the flow's one run."""
+
+    flow: Flow
+    index: int
+
+    @property
+    def step(self) -> Step:
+        return self.flow.steps[self.index]
+
+    @property
+    def label(self) -> str:
+        return f"{self.flow.name}/{self.index + 1}-{self.step.name}"
+
+    @property
+    def severity(self) -> Severity | None:
+        return self.flow.severity
+
+
+def flow_steps(flows: list[Flow]) -> list[FlowStep]:
+    return [FlowStep(flow, index) for flow in flows for index in range(len(flow.steps))]
 
 
 class BadInput(Entry):

@@ -10,6 +10,7 @@ import json
 import ssl
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,7 @@ import httpx
 
 from gonogo.errors import TargetUnreachableError
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpResponse", "fetch", "tls_context"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpResponse", "fetch", "merged_headers", "tls_context"]
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
@@ -126,6 +127,14 @@ def fetch(
         raise TargetUnreachableError(f"{method} {url}: {_reason(exc, timeout_s)}") from None
     except (httpx.InvalidURL, UnicodeError) as exc:  # an unusable URL, or Location answered
         raise TargetUnreachableError(f"{method} {url}: invalid URL ({exc})") from None
+
+
+def merged_headers(base: Mapping[str, str], override: Mapping[str, str]) -> dict[str, str]:
+    """Header names compare case-insensitively; the override's spelling and value win, and an
+    empty value removes the header (how a request says "without the default Authorization")."""
+    merged = {name.lower(): (name, value) for name, value in base.items()}
+    merged |= {name.lower(): (name, value) for name, value in override.items()}
+    return {name: value for name, value in merged.values() if value != ""}
 
 
 def _joined(headers: httpx.Headers) -> dict[str, str]:
