@@ -260,6 +260,15 @@ class Environment(Section):
                     "limit check sends a burst of requests; set allow_on_protected: true "
                     "to run it anyway",
                 )
+        for index, entry in enumerate(self.openapi):
+            run = entry.schemathesis
+            if self.protected and run is not None and not run.allow_on_protected:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"openapi[{index}].schemathesis: refused, the environment is protected and "
+                    "a property-based run sends generated writes to every operation; set "
+                    "allow_on_protected: true to run it anyway",
+                )
         return self
 
     def _check_unique_labels(self, section: str) -> None:

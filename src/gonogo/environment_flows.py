@@ -327,6 +327,9 @@ class SchemathesisRun(Section):
 
     max_examples: Annotated[int, Field(ge=1, le=1000)] = 10
     max_duration_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    allow_on_protected: bool = Field(
+        False, description="It sends generated writes (POST, PUT...) to every operation."
+    )
 
 
 class OpenApiSmoke(Entry):
