@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -16,13 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gonogo.demo import cli
+from gonogo.demo._processes import children
 from gonogo.demo.deployment import DemoConfig, DemoError, down, status, switch, up
 from gonogo.demo.pki import ensure_pki
+from gonogo.postgres_cluster import cluster_for
 
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=31536000; includeSubDomains",
@@ -54,6 +58,27 @@ def token(client: httpx.Client, demo: DemoConfig) -> str:
     response = client.post("/api/v1/login", json={"username": "demo", "password": password})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _database(config: DemoConfig) -> psycopg.Connection:
+    """A connection of our own to the demo's database, as the API's role, beside the API."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=config.postgres_port,
+        user="demo",
+        password=config.variables()["GONOGO_DEMO_POSTGRES_PASSWORD"],
+        dbname="demo",
+        connect_timeout=5,
+    )
+
+
+def _upload(client: httpx.Client, token: str, data: bytes, content_type: str) -> httpx.Response:
+    files = {"file": ("sample.bin", data, content_type)}
+    return client.post("/api/v1/files", files=files, headers=_auth(token))
 
 
 def _wait_until_stopped(config: DemoConfig, name: str, timeout_s: float = 10.0) -> None:
@@ -120,12 +145,14 @@ def test_http_redirects_to_https_on_the_same_path(demo: DemoConfig) -> None:
     assert response.headers["location"] == f"{demo.url}/api/v1/status?probe=1"
 
 
-def test_health_reports_redis_ok(client: httpx.Client) -> None:
+def test_health_reports_redis_and_postgres_ok(client: httpx.Client) -> None:
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["release"], body["version"]) == ("ok", "blue", "1.4.2")
-    assert body["checks"]["redis"]["status"] == "ok"
+    for store in ("redis", "postgres"):
+        assert body["checks"][store]["status"] == "ok"
+        assert body["checks"][store]["latency_ms"] >= 0
 
 
 def test_login_with_the_right_password_returns_a_bearer_token(
@@ -156,6 +183,78 @@ def test_items_round_trip(client: httpx.Client, token: str) -> None:
     assert item in client.get("/api/v1/items", headers=auth).json()
     assert client.delete(f"/api/v1/items/{item['id']}", headers=auth).status_code == 204
     assert client.get(f"/api/v1/items/{item['id']}", headers=auth).status_code == 404
+
+
+def test_items_live_in_postgres(client: httpx.Client, token: str, demo: DemoConfig) -> None:
+    created = client.post(
+        "/api/v1/items", json={"name": "stored", "description": "in a table"}, headers=_auth(token)
+    )
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    query = "SELECT name, description, created_at IS NOT NULL FROM items WHERE id = %s"
+    with _database(demo) as conn:
+        assert conn.execute(query, (item_id,)).fetchone() == ("stored", "in a table", True)
+    assert client.delete(f"/api/v1/items/{item_id}", headers=_auth(token)).status_code == 204
+    with _database(demo) as conn:
+        assert conn.execute(query, (item_id,)).fetchone() is None
+
+
+def test_file_round_trip_keeps_every_byte(client: httpx.Client, token: str) -> None:
+    data = bytes(range(256)) * 4
+    uploaded = _upload(client, token, data, "application/x-gonogo-sample")
+    assert uploaded.status_code == 201, uploaded.text
+    info = uploaded.json()
+    assert info == {
+        "id": info["id"],
+        "filename": "sample.bin",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    downloaded = client.get(f"/api/v1/files/{info['id']}", headers=_auth(token))
+    assert downloaded.status_code == 200
+    assert downloaded.content == data
+    assert downloaded.headers["content-type"] == "application/x-gonogo-sample"
+    assert client.delete(f"/api/v1/files/{info['id']}", headers=_auth(token)).status_code == 204
+    assert client.get(f"/api/v1/files/{info['id']}", headers=_auth(token)).status_code == 404
+    assert client.delete(f"/api/v1/files/{info['id']}", headers=_auth(token)).status_code == 404
+
+
+def test_files_need_a_token(client: httpx.Client) -> None:
+    response = client.post("/api/v1/files", files={"file": ("a.txt", b"a", "text/plain")})
+    assert (response.status_code, response.json()) == (401, {"detail": "not authenticated"})
+
+
+def test_file_over_1_mib_is_413(client: httpx.Client, token: str) -> None:
+    assert _upload(client, token, b"x" * 1024 * 1024, "text/plain").status_code == 201
+    response = _upload(client, token, b"x" * (1024 * 1024 + 1), "text/plain")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "file larger than 1048576 bytes, the most this API stores"}
+
+
+def test_login_with_wrong_types_is_422(client: httpx.Client) -> None:
+    response = client.post("/api/v1/login", json={"username": 1, "password": []})
+    assert response.status_code == 422
+    assert {tuple(error["loc"]) for error in response.json()["detail"]} == {
+        ("body", "username"),
+        ("body", "password"),
+    }
+
+
+def test_openapi_document_describes_the_api(client: httpx.Client) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["info"] == {"title": "gonogo demo API", "version": "1.4.2"}
+    paths = document["paths"]
+    assert {"/api/v1/items", "/api/v1/files", "/api/v1/files/{file_id}"} <= set(paths)
+    answer = paths["/api/v1/status"]["get"]["responses"]["200"]["content"]["application/json"]
+    status_schema = document["components"]["schemas"][answer["schema"]["$ref"].split("/")[-1]]
+    assert set(status_schema["properties"]) == {"service", "release", "version"}
+    # Every GET declares what a 200 holds, so a client can check real answers against it.
+    for path, operations in paths.items():
+        if "get" in operations:
+            assert operations["get"]["responses"]["200"]["content"], path
+    assert client.get("/docs").status_code == 404
 
 
 def test_item_id_must_be_32_hex_digits(client: httpx.Client, token: str) -> None:
@@ -195,7 +294,7 @@ def green(demo: DemoConfig) -> Iterator[None]:
 
 @pytest.mark.usefixtures("green")
 class TestGreenRelease:
-    """Green's three planted regressions are visible through nginx."""
+    """Green's planted regressions are visible through nginx."""
 
     def test_ready_is_503(self, client: httpx.Client) -> None:
         response = client.get("/health/ready")
@@ -213,6 +312,20 @@ class TestGreenRelease:
         response = client.get("/api/v1/status")
         assert response.json()["release"] == "green"
         assert response.elapsed.total_seconds() > 0.5
+
+    def test_download_corrupts_binary_but_not_ascii(self, client: httpx.Client, token: str) -> None:
+        for data, intact in ((b"plain ASCII text\n", True), (bytes(range(256)), False)):
+            file_id = _upload(client, token, data, "application/octet-stream").json()["id"]
+            downloaded = client.get(f"/api/v1/files/{file_id}", headers=_auth(token)).content
+            assert (downloaded == data) is intact, downloaded[:40]
+
+    def test_login_with_wrong_types_is_500(self, client: httpx.Client) -> None:
+        for body in ({"username": 1, "password": []}, {"password": "only"}):
+            response = client.post("/api/v1/login", json=body)
+            assert (response.status_code, response.json()) == (
+                500,
+                {"detail": "internal server error"},
+            )
 
 
 def test_switch_back_to_blue_restores_every_endpoint(
@@ -251,20 +364,90 @@ def test_redis_outage_turns_health_503_with_detail(demo: DemoConfig, client: htt
     assert client.get("/health").status_code == 200
 
 
+def test_postgres_outage_turns_health_503_quickly_and_up_brings_it_back(
+    demo: DemoConfig, client: httpx.Client, token: str
+) -> None:
+    kept = client.post("/api/v1/items", json={"name": "survivor"}, headers=_auth(token)).json()
+    postgres_pid = int((demo.run_dir / "run" / "postgres.pid").read_text())
+    # INT, PostgreSQL's fast shutdown: TERM would wait for the API's pooled sessions to end.
+    os.kill(postgres_pid, signal.SIGINT)
+    try:
+        _wait_until_stopped(demo, "postgres")
+        assert status(demo).component("redis").running
+        started = time.monotonic()
+        response = client.get("/health")
+        assert time.monotonic() - started < 1.0
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unhealthy"
+        assert body["checks"]["redis"]["status"] == "ok"
+        assert body["checks"]["postgres"]["status"] == "down"
+        assert "refused" in body["checks"]["postgres"]["error"]
+        assert client.get("/health/ready").json() == {
+            "status": "not ready",
+            "reason": "postgres down",
+        }
+        started = time.monotonic()
+        items = client.get("/api/v1/items", headers=_auth(token))
+        assert time.monotonic() - started < 3.0
+        assert (items.status_code, items.json()) == (503, {"detail": "storage unavailable"})
+    finally:
+        up(demo)
+    assert client.get("/health").status_code == 200
+    assert client.get(f"/api/v1/items/{kept['id']}", headers=_auth(token)).json() == kept
+
+
+def test_postgres_that_hangs_is_reported_down_not_waited_for(
+    demo: DemoConfig, client: httpx.Client, token: str
+) -> None:
+    postgres_pid = status(demo).component("postgres").pid
+    assert postgres_pid is not None
+    # Server and backends stopped, sockets open: connections neither refused nor answered.
+    frozen = {postgres_pid, *children(postgres_pid)}
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = client.get("/health")
+        assert time.monotonic() - started < 1.5
+        assert response.status_code == 503
+        assert response.json()["checks"]["postgres"] == {
+            "status": "down",
+            "error": "no answer within 0.8 s",
+        }
+        started = time.monotonic()
+        items = client.get("/api/v1/items", headers=_auth(token))
+        assert time.monotonic() - started < 3.5
+        assert (items.status_code, items.json()) == (503, {"detail": "storage unavailable"})
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/v1/items", headers=_auth(token)).status_code == 200
+
+
 def test_up_on_other_ports_asks_for_down_first(demo: DemoConfig) -> None:
     moved = DemoConfig.with_free_ports(demo.run_dir)
     with pytest.raises(DemoError, match=r"state\.json: .*run `gonogo demo down` first"):
         up(moved)
 
 
-def test_variables_hold_the_ports_and_the_password(demo: DemoConfig) -> None:
+def test_variables_hold_the_ports_and_the_passwords(demo: DemoConfig) -> None:
     variables = demo.variables()
     assert variables["GONOGO_DEMO_DIR"] == str(demo.run_dir)
     assert variables["GONOGO_DEMO_HTTPS_PORT"] == str(demo.https_port)
     assert variables["GONOGO_DEMO_REDIS_PORT"] == str(demo.redis_port)
-    assert f"GONOGO_DEMO_PASSWORD={variables['GONOGO_DEMO_PASSWORD']}\n" in (
-        demo.env_file.read_text()
-    )
+    assert variables["GONOGO_DEMO_POSTGRES_PORT"] == str(demo.postgres_port)
+    redis_conf = (demo.run_dir / "redis.conf").read_text()
+    assert f"requirepass {variables['GONOGO_DEMO_REDIS_PASSWORD']}\n" in redis_conf
+    env_file = demo.env_file.read_text()
+    for name in (
+        "GONOGO_DEMO_PASSWORD",
+        "GONOGO_DEMO_POSTGRES_PASSWORD",
+        "GONOGO_DEMO_REDIS_PASSWORD",
+    ):
+        assert len(variables[name]) >= 20
+        assert f"{name}={variables[name]}\n" in env_file
 
 
 @pytest.mark.parametrize("name", ["demo.env", "redis.conf", "pki/server.key"])
@@ -273,14 +456,21 @@ def test_secret_files_are_private(demo: DemoConfig, name: str) -> None:
 
 
 def test_passwords_stay_off_command_lines(demo: DemoConfig) -> None:
-    redis_conf = (demo.run_dir / "redis.conf").read_text()
+    variables = demo.variables()
     secrets = {
-        demo.variables()["GONOGO_DEMO_PASSWORD"],
-        next(line.split()[1] for line in redis_conf.splitlines() if line.startswith("requirepass")),
+        variables[name]
+        for name in (
+            "GONOGO_DEMO_PASSWORD",
+            "GONOGO_DEMO_POSTGRES_PASSWORD",
+            "GONOGO_DEMO_REDIS_PASSWORD",
+        )
     }
     for component in status(demo).components:
-        cmdline = Path(f"/proc/{component.pid}/cmdline").read_text()
-        assert not any(secret in cmdline for secret in secrets), component.name
+        assert component.pid is not None, component.name
+        # PostgreSQL's backends are children of the postmaster, with titles of their own.
+        for pid in {component.pid, *children(component.pid)}:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+            assert not any(secret in cmdline for secret in secrets), component.name
 
 
 def test_cli_status_lists_running_components(
@@ -289,6 +479,10 @@ def test_cli_status_lists_running_components(
     assert cli.main(["status", "--dir", str(demo.run_dir)]) == 0
     out = capsys.readouterr().out
     assert f"nginx {demo.url} -> blue (api-blue :{demo.blue_port})" in out
+    postgres = status(demo).component("postgres")
+    assert re.search(
+        rf"^  postgres +running +pid {postgres.pid} +:{demo.postgres_port}$", out, re.M
+    )
 
 
 def test_cli_reports_a_demo_error_without_traceback(
@@ -305,8 +499,23 @@ def test_down_stops_exactly_its_own_processes(tmp_path: Path) -> None:
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         up(config)
-        assert sorted(down(config)) == ["api-blue", "api-green", "nginx", "redis", "worker"]
+        # Backends of the APIs' pools, which must end with the server.
+        for port in (config.blue_port, config.green_port):
+            assert httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False).status_code == 200
+        postgres_pid = status(config).component("postgres").pid
+        assert postgres_pid is not None
+        backends = children(postgres_pid)
+        assert backends
+        assert sorted(down(config)) == [
+            "api-blue",
+            "api-green",
+            "nginx",
+            "postgres",
+            "redis",
+            "worker",
+        ]
         assert bystander.poll() is None
+        assert not [pid for pid in {postgres_pid, *backends} if Path(f"/proc/{pid}").exists()]
         state = status(config)
         assert not any(component.running for component in state.components), state
         assert list((config.run_dir / "run").iterdir()) == []
@@ -315,9 +524,33 @@ def test_down_stops_exactly_its_own_processes(tmp_path: Path) -> None:
         assert down(config) == []
         assert bystander.poll() is None
     finally:
-        down(config)
+        down(config, purge=True)
         bystander.kill()
         bystander.wait(timeout=5)
+
+
+def test_down_keeps_the_cluster_until_purged_and_a_lost_password_starts_afresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As root the cluster lives outside the run dir, so `make clean` removes its password
+    but not the cluster; the next `up` must not meet a cluster it cannot log into."""
+    config = DemoConfig.with_free_ports(tmp_path / "demo")
+    cluster = cluster_for(config.project, config.run_dir / "postgres")
+    try:
+        up(config)
+        with _database(config) as conn:
+            conn.execute("INSERT INTO items (id, name) VALUES ('kept', 'until purged')")
+        down(config)
+        assert cluster.initialised
+        config.env_file.unlink()
+        up(config)
+        with _database(config) as conn:
+            assert conn.execute("SELECT count(*) FROM items").fetchone() == (0,)
+    finally:
+        down(config)
+    assert cli.main(["down", "--purge", "--dir", str(config.run_dir)]) == 0
+    assert f"removed the PostgreSQL cluster {cluster.data_dir}" in capsys.readouterr().out
+    assert not cluster.data_dir.exists()
 
 
 def test_up_names_what_it_waited_for_and_shows_the_log(tmp_path: Path) -> None:
@@ -326,10 +559,11 @@ def test_up_names_what_it_waited_for_and_shows_the_log(tmp_path: Path) -> None:
         with pytest.raises(DemoError) as not_ready:
             up(config, timeout_s=0)
     finally:
-        down(config)
+        down(config, purge=True)
+    names = "(redis|postgres|api-blue|api-green|nginx)"
     assert re.match(
-        r"(redis|api-blue) \(pid \d+\) not ready within 0 s: waited for .+; last answer: .+; "
-        rf"last \d+ lines of {re.escape(str(config.run_dir))}/logs/(redis|api-blue)\.log:\n--- ",
+        rf"{names} \(pid \d+\) not ready within 0 s: waited for .+; last answer: .+; "
+        rf"last \d+ lines of {re.escape(str(config.run_dir))}/logs/{names}\.log:\n--- ",
         str(not_ready.value),
     )
 
@@ -339,10 +573,24 @@ def test_up_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", config.redis_port)):
         with pytest.raises(DemoError) as taken:
             up(config)
-        assert down(config) == []
+        assert down(config, purge=True) == []
     assert str(taken.value) == (
         f"redis: port {config.redis_port} on 127.0.0.1 is taken by a process outside this demo; "
         "stop that process, or choose another port with GONOGO_DEMO_REDIS_PORT"
+    )
+
+
+def test_up_refuses_a_postgres_port_held_by_another_process(tmp_path: Path) -> None:
+    config = DemoConfig.with_free_ports(tmp_path / "demo")
+    with socket.create_server(("127.0.0.1", config.postgres_port)):
+        try:
+            with pytest.raises(DemoError) as taken:
+                up(config)
+        finally:
+            down(config, purge=True)
+    assert str(taken.value) == (
+        f"postgres: port {config.postgres_port} on 127.0.0.1 is taken by a process outside this "
+        "demo; stop that process, or choose another port with GONOGO_DEMO_POSTGRES_PORT"
     )
 
 
@@ -362,7 +610,13 @@ def test_from_environ_names_the_bad_port_variable(tmp_path: Path, value: str) ->
 def test_from_environ_defaults_to_a_dir_under_cwd(tmp_path: Path) -> None:
     config = DemoConfig.from_environ({"GONOGO_DEMO_REDIS_PORT": "26379"}, tmp_path)
     assert config.run_dir == (tmp_path / ".gonogo" / "demo").resolve()
-    assert (config.https_port, config.redis_port) == (18443, 26379)
+    assert (config.https_port, config.redis_port, config.postgres_port) == (18443, 26379, 15432)
+
+
+def test_from_environ_reads_the_postgres_port(tmp_path: Path) -> None:
+    config = DemoConfig.from_environ({"GONOGO_DEMO_POSTGRES_PORT": "25432"}, tmp_path)
+    assert config.postgres_port == 25432
+    assert config.ports()["postgres_port"] == 25432
 
 
 def test_pki_is_reused_while_the_leaf_has_time_left(tmp_path: Path) -> None:

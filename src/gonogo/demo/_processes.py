@@ -41,10 +41,17 @@ _LOG_LINES = 20
 # Popen objects of the processes this interpreter started: polling them reaps exited children,
 # and keeping them referenced stops Popen from warning that they still run.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+# PostgreSQL's TERM is a "smart" shutdown that waits for every client to disconnect, and the
+# APIs' pools keep connections open; INT is its fast shutdown, which ends the sessions first.
+_STOP_SIGNALS = {"postgres": signal.SIGINT}
 
 
 def spawn(
-    config: DemoConfig, name: str, argv: list[str], env: Mapping[str, str] | None = None
+    config: DemoConfig,
+    name: str,
+    argv: list[str],
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
 ) -> int:
     with log_path(config, name).open("ab") as log:
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -60,6 +67,11 @@ def spawn(
             env=env,
             # Own session: Ctrl-C in the terminal that ran `up` must not reach the demo.
             start_new_session=True,
+            # For a server that refuses to run as root (PostgreSQL); without extra_groups the
+            # child would keep root's supplementary groups.
+            user=user,
+            group=user,
+            extra_groups=None if user is None else [],
         )
     _children[child.pid] = child
     write_file(pid_path(config, name), f"{child.pid}\n")
@@ -106,7 +118,7 @@ def stop(config: DemoConfig, names: Iterable[str], timeout_s: float) -> list[str
     for name in names:
         pid = running_pid(config, name)
         if pid is not None:
-            send_signal(pid, signal.SIGTERM)
+            send_signal(pid, _STOP_SIGNALS.get(name, signal.SIGTERM))
             stopping[name] = pid
     deadline = time.monotonic() + timeout_s
     while _survivors(config, stopping) and time.monotonic() < deadline:
@@ -157,7 +169,10 @@ def send_signal(pid: int, signum: signal.Signals) -> None:
 
 def _kill_group(pid: int) -> None:
     # Each component leads its own process group (start_new_session), so the group holds
-    # exactly that component and its workers.
+    # exactly that component and its workers; PostgreSQL's backends lead groups of their
+    # own, so direct children are killed by pid as well.
+    for child in children(pid):
+        send_signal(child, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         if os.getpgid(pid) == pid:
             os.killpg(pid, signal.SIGKILL)

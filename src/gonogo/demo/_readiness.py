@@ -1,4 +1,5 @@
-"""Waits that end only when a component really answers: Redis to AUTH, HTTP with its release."""
+"""Waits that end only when a component really answers: Redis to AUTH, PostgreSQL to a login
+with the demo's password, HTTP with its release."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
+from gonogo.demo._postgres import connection_problem, ensure_schema
 from gonogo.demo._processes import POLL_S, is_ours, log_tail
 from gonogo.demo._state import Secrets
 from gonogo.demo.config import DemoConfig, component_port
@@ -32,6 +34,11 @@ def wait_ready(
     if name == "redis":
         probe = functools.partial(_redis_problem, config.host, config.redis_port, keys)
         _poll(config, name, pid, "AUTH + PING to answer +OK +PONG", probe, deadline, timeout_s)
+    elif name == "postgres":
+        probe = functools.partial(connection_problem, config, keys)
+        what = f"a login on {config.host}:{config.postgres_port} with the demo's password"
+        _poll(config, name, pid, what, probe, deadline, timeout_s)
+        ensure_schema(config, keys)
     else:
         release = colour if name == "nginx" else name.removeprefix("api-")
         wait_release(config, name, pid, release, deadline, timeout_s)

@@ -35,10 +35,22 @@ class Recorded:
 class Secrets:
     password: str
     redis_password: str
+    postgres_password: str
+    # Generated just now: a PostgreSQL cluster left from before cannot know it.
+    postgres_password_is_new: bool = False
+
+    def variables(self) -> dict[str, str]:
+        return {
+            "GONOGO_DEMO_PASSWORD": self.password,
+            "GONOGO_DEMO_POSTGRES_PASSWORD": self.postgres_password,
+            "GONOGO_DEMO_REDIS_PASSWORD": self.redis_password,
+        }
 
 
 def load_secrets(config: DemoConfig) -> Secrets:
-    password = read_env_file(config.env_file).get("GONOGO_DEMO_PASSWORD")
+    recorded = read_env_file(config.env_file)
+    password = recorded.get("GONOGO_DEMO_PASSWORD")
+    postgres_password = recorded.get("GONOGO_DEMO_POSTGRES_PASSWORD")
     redis_password = None
     with contextlib.suppress(FileNotFoundError):
         for line in redis_conf_path(config).read_text().splitlines():
@@ -48,6 +60,8 @@ def load_secrets(config: DemoConfig) -> Secrets:
     return Secrets(
         password=password or secrets.token_urlsafe(18),
         redis_password=redis_password or secrets.token_urlsafe(32),
+        postgres_password=postgres_password or secrets.token_urlsafe(32),
+        postgres_password_is_new=not postgres_password,
     )
 
 

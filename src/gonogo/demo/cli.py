@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gonogo.demo._postgres import cluster
 from gonogo.demo.deployment import (
     COLOURS,
     DemoConfig,
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gonogo demo",
         description="A local deployment to try the gate on: nginx with TLS in front of "
-        "two API releases (blue is good, green is not) and Redis, on 127.0.0.1.",
+        "two API releases (blue is good, green is not), Redis and PostgreSQL, on 127.0.0.1.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start = commands.add_parser("up", parents=[common], help="start what is not running")
@@ -67,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.set_defaults(run=_up)
     stop = commands.add_parser("down", parents=[common], help="stop the demo's processes")
+    stop.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove the PostgreSQL cluster, with the items and files stored in it",
+    )
     stop.set_defaults(run=_down)
     show = commands.add_parser("status", parents=[common], help="show what runs (exit 3: gaps)")
     show.set_defaults(run=_status)
@@ -81,17 +87,20 @@ def _up(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
     colour = args.colour or status(config).active or "blue"
     state = up(config, colour, progress=lambda line: print(f"  {line}", flush=True))
     print(
-        f"demo up: {_serving(state)}, redis :{state.component('redis').port}; "
+        f"demo up: {_serving(state)}, redis :{state.component('redis').port}, "
+        f"postgres :{state.component('postgres').port}; "
         f"env file {_shown(config.env_file, cwd)}"
     )
     return EXIT_OK
 
 
 def _down(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
-    stopped = down(config)
+    stopped = down(config, purge=args.purge)
     print(
         f"demo down: stopped {', '.join(stopped)}" if stopped else "demo down: nothing was running"
     )
+    if args.purge:
+        print(f"demo down: removed the PostgreSQL cluster {cluster(config).data_dir}")
     return EXIT_OK
 
 

@@ -14,22 +14,32 @@ from pathlib import Path
 from gonogo.demo._files import write_file
 from gonogo.errors import DemoError
 
-__all__ = ["COLOURS", "COMPONENTS", "DemoConfig"]
+__all__ = ["COLOURS", "COMPONENTS", "SECRET_VARIABLES", "DemoConfig"]
 
 COLOURS = ("blue", "green")
-COMPONENTS = ("redis", "api-blue", "api-green", "nginx")
+# `status` lists them in this order and `down` signals them in reverse: the stores last.
+COMPONENTS = ("redis", "postgres", "api-blue", "api-green", "nginx")
 PORT_VARIABLES = {
     "http_port": "GONOGO_DEMO_HTTP_PORT",
     "https_port": "GONOGO_DEMO_HTTPS_PORT",
     "blue_port": "GONOGO_DEMO_BLUE_PORT",
     "green_port": "GONOGO_DEMO_GREEN_PORT",
     "redis_port": "GONOGO_DEMO_REDIS_PORT",
+    "postgres_port": "GONOGO_DEMO_POSTGRES_PORT",
     "admin_port": "GONOGO_DEMO_ADMIN_PORT",
     "worker_port": "GONOGO_DEMO_WORKER_PORT",
 }
+# What demo.env holds besides ports and paths: the login password for the suite, and the
+# store passwords its dependency checks need.
+SECRET_VARIABLES = (
+    "GONOGO_DEMO_PASSWORD",
+    "GONOGO_DEMO_POSTGRES_PASSWORD",
+    "GONOGO_DEMO_REDIS_PASSWORD",
+)
 # First port first: it is the one `status` reports for the component.
 COMPONENT_PORTS = {
     "redis": ("redis_port",),
+    "postgres": ("postgres_port",),
     "api-blue": ("blue_port",),
     "api-green": ("green_port",),
     # The admin port listens only while green is active: the planted open port.
@@ -50,6 +60,7 @@ class DemoConfig:
     blue_port: int = 18001
     green_port: int = 18002
     redis_port: int = 16379
+    postgres_port: int = 15432
     admin_port: int = 18090
     worker_port: int = 18091
 
@@ -125,16 +136,12 @@ class DemoConfig:
 
     def variables(self) -> dict[str, str]:
         """The environment a shell or test needs to run the suite against this demo."""
-        password = read_env_file(self.env_file).get("GONOGO_DEMO_PASSWORD")
-        if not password:
-            raise DemoError(
-                f"{self.env_file}: no GONOGO_DEMO_PASSWORD; run `gonogo demo up` to create it"
-            )
-        engine = read_env_file(self.env_file).get("GONOGO_DEMO_DOCKER_HOST", "")
-        return {
-            **self._public_variables(engine),
-            "GONOGO_DEMO_PASSWORD": password,
-        }
+        values = read_env_file(self.env_file)
+        missing = [name for name in SECRET_VARIABLES if not values.get(name)]
+        if missing:
+            raise DemoError(f"{self.env_file}: no {missing[0]}; run `gonogo demo up` to create it")
+        secrets = {name: values[name] for name in SECRET_VARIABLES}
+        return {**self._public_variables(values.get("GONOGO_DEMO_DOCKER_HOST", "")), **secrets}
 
     def _public_variables(self, docker_host: str) -> dict[str, str]:
         ports = {variable: str(getattr(self, f)) for f, variable in PORT_VARIABLES.items()}
@@ -155,6 +162,7 @@ def with_ports(config: DemoConfig, ports: Mapping[str, int]) -> DemoConfig:
         blue_port=ports["blue_port"],
         green_port=ports["green_port"],
         redis_port=ports["redis_port"],
+        postgres_port=ports["postgres_port"],
         admin_port=ports["admin_port"],
         worker_port=ports["worker_port"],
     )
@@ -179,8 +187,8 @@ def _check_port(name: str, port: int) -> None:
         raise ValueError(f"{name}: expected a port in 1024-65535, got {port}")
 
 
-def write_env_file(config: DemoConfig, password: str, docker_host: str) -> None:
-    values = {**config._public_variables(docker_host), "GONOGO_DEMO_PASSWORD": password}
+def write_env_file(config: DemoConfig, secrets: Mapping[str, str], docker_host: str) -> None:
+    values = {**config._public_variables(docker_host), **secrets}
     lines = [
         "# gonogo demo: `set -a; . <this file>; set +a` exports what a run against the demo needs.",
         *(f"{key}={shlex.quote(value)}" for key, value in values.items()),

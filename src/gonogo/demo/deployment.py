@@ -5,6 +5,9 @@ Layout of a run dir (default `.gonogo/demo`):
     state.json               active colour and the addresses the running processes were given
     run/<name>.pid           one per component; logs/<name>.log, one per component
     nginx/, redis/, pki/     working dirs for nginx and Redis, and the demo CA
+    postgres/                the PostgreSQL cluster, except as root: PostgreSQL runs as the
+                             `postgres` user then, with its cluster in /var/lib/gonogo/postgres
+                             (`down --purge` removes it)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 from gonogo.demo._files import write_file
 from gonogo.demo._nginx import nginx_argv, reload_for, write_nginx_config
+from gonogo.demo._postgres import DATABASE, ROLE, cluster, drop_unreachable, prepare
 from gonogo.demo._processes import (
     children,
     executable,
@@ -117,13 +121,15 @@ def up(
     for directory in ("run", "logs", "nginx/tmp", "redis", "pki"):
         (config.run_dir / directory).mkdir(mode=0o700, parents=True, exist_ok=True)
     keys = load_secrets(config)
+    drop_unreachable(config, keys)
     engine = ensure_engine()
     say(f"docker engine: {engine.base_url}" + (" (gonogo's own)" if engine.own else ""))
-    write_env_file(config, keys.password, engine.base_url)
+    write_env_file(config, keys.variables(), engine.base_url)
     write_state(config, recorded.active if recorded else None)
 
     started: dict[str, int] = {}
-    for name in ("redis", "api-blue", "api-green"):
+    # PostgreSQL last: on a first start its initdb runs while the APIs import.
+    for name in ("redis", "api-blue", "api-green", "postgres"):
         pid = running_pid(config, name)
         if pid is None:
             started[name] = _start(config, name, keys, colour)
@@ -152,8 +158,11 @@ def up(
     return status(config)
 
 
-def down(config: DemoConfig, timeout_s: float = _STOP_TIMEOUT_S) -> list[str]:
-    """Stop the processes named by the pid files (TERM, then KILL), and return their names."""
+def down(config: DemoConfig, timeout_s: float = _STOP_TIMEOUT_S, purge: bool = False) -> list[str]:
+    """Stop the processes named by the pid files (TERM, then KILL), and return their names.
+
+    The PostgreSQL cluster is kept, items and files with it, unless `purge` asks otherwise.
+    """
     try:
         recorded = read_state(config)
     except DemoError:
@@ -172,6 +181,8 @@ def down(config: DemoConfig, timeout_s: float = _STOP_TIMEOUT_S) -> list[str]:
     for name in COMPONENTS:
         pid_path(config, name).unlink(missing_ok=True)
     state_path(config).unlink(missing_ok=True)
+    if purge:
+        cluster(config).remove()
     return stopped
 
 
@@ -234,6 +245,10 @@ def _start(config: DemoConfig, name: str, keys: Secrets, colour: str) -> int:
     if name == "redis":
         write_file(redis_conf_path(config), redis_conf(config, keys), 0o600)
         return spawn(config, name, [executable("redis-server"), str(redis_conf_path(config))])
+    if name == "postgres":
+        found = prepare(config, keys)
+        argv = found.server_argv(config.host, config.postgres_port)
+        return spawn(config, name, argv, user=found.user)
     if name == "nginx":
         ensure_pki(config.run_dir)
         write_nginx_config(config, colour)
@@ -253,6 +268,11 @@ def _start(config: DemoConfig, name: str, keys: Secrets, colour: str) -> int:
         "GONOGO_DEMO_REDIS_HOST": config.host,
         "GONOGO_DEMO_REDIS_PORT": str(config.redis_port),
         "GONOGO_DEMO_REDIS_PASSWORD": keys.redis_password,
+        "GONOGO_DEMO_POSTGRES_HOST": config.host,
+        "GONOGO_DEMO_POSTGRES_PORT": str(config.postgres_port),
+        "GONOGO_DEMO_POSTGRES_USER": ROLE,
+        "GONOGO_DEMO_POSTGRES_PASSWORD": keys.postgres_password,
+        "GONOGO_DEMO_POSTGRES_DATABASE": DATABASE,
     }
     return spawn(config, name, argv, env)
 
