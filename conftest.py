@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.http", "fixtures.edge", "fixtures.inside"]
+pytest_plugins = ["fixtures.http", "fixtures.edge", "fixtures.inside", "fixtures.api"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,15 @@ GREEN_INSIDE_BLOCKING = {
         "logs_clean",
     )
 }
-GREEN_BLOCKING = GREEN_SMOKE_BLOCKING | GREEN_EDGE_BLOCKING | GREEN_INSIDE_BLOCKING
+# Green's API regressions: a text-mode download, hand-rolled parsing that 500s on bad input.
+GREEN_API_BLOCKING = {
+    "test_flow_step[file-round-trip/3-download]",
+    "test_bad_input_rejected_cleanly[feedback]",
+    "test_openapi_operations_answer[api]",
+}
+GREEN_BLOCKING = (
+    GREEN_SMOKE_BLOCKING | GREEN_EDGE_BLOCKING | GREEN_INSIDE_BLOCKING | GREEN_API_BLOCKING
+)
 
 
 def run_suite(
@@ -97,7 +106,7 @@ def test_blue_release_is_go(blue: DemoConfig, tmp_path: Path) -> None:
     assert record["decision"] == "GO"
     assert record["environment"] == "demo"
     assert record["blocking"] == [] and record["warnings"] == []
-    assert len(record["checks"]) == 66
+    assert len(record["checks"]) == 90
     assert {c["outcome"] for c in record["checks"]} == {"passed"}
     last = done.stdout.strip().splitlines()[-1]
     assert (
@@ -137,6 +146,9 @@ def test_green_release_is_no_go_naming_the_failing_checks(
     assert "gonogo-demo-worker:latest" in messages["test_container_image_pinned[worker]"]
     assert "NET_ADMIN" in messages["test_container_privileges[worker]"]
     assert "queue at 127.0.0.1:5672 refused" in messages["test_container_logs_clean[worker]"]
+    assert "got 2048 bytes" in messages["test_flow_step[file-round-trip/3-download]"]
+    assert "malformed JSON -> 500" in messages["test_bad_input_rejected_cleanly[feedback]"]
+    assert "GET /api/v1/catalog -> 500" in messages["test_openapi_operations_answer[api]"]
     for check in GREEN_BLOCKING:
         assert check in done.stdout
     assert f"gonogo: NO-GO for demo ({len(GREEN_BLOCKING)} blocking)" in done.stdout
@@ -157,21 +169,46 @@ def test_xdist_gives_the_same_decision_as_a_serial_run(
 
 
 def test_password_never_reaches_output_or_reports(blue: DemoConfig, tmp_path: Path) -> None:
-    """A failing login check shown with full tracebacks and locals still masks the password."""
+    """A failing login check and a failing flow step that sent a bearer token, shown with full
+    tracebacks and locals, still mask every password and the token."""
+    shutil.copytree(DEMO_ENV.parent / "files", tmp_path / "files")  # the flows' uploads
     env_file = tmp_path / "leaky.yaml"
     env_file.write_text(
-        DEMO_ENV.read_text().replace(
+        DEMO_ENV.read_text()
+        .replace(
             "expect: {status: 200, json: {token_type: bearer}, latency_ms: 500}",
             "expect: {status: 418, json: {token_type: bearer}, latency_ms: 500}",
         )
+        .replace(
+            'expect: {status: 200, json: {id: "{{ item_id }}"',
+            'expect: {status: 418, json: {id: "{{ item_id }}"',
+        )
     )
-    password = blue.variables()["GONOGO_DEMO_PASSWORD"]
+    variables = blue.variables()
+    secrets = [
+        variables[name]
+        for name in (
+            "GONOGO_DEMO_PASSWORD",
+            "GONOGO_DEMO_POSTGRES_PASSWORD",
+            "GONOGO_DEMO_REDIS_PASSWORD",
+        )
+    ]
     reports = tmp_path / "reports"
     done, record = run_suite(blue, reports, "--tb=long", "-l", "-vv", "-rA", env_file=env_file)
     assert done.returncode == 1
-    assert record["blocking"] == ["test_status_is_expected[login]"]
+    assert set(record["blocking"]) == {
+        "test_status_is_expected[login]",
+        "test_flow_step[item-round-trip/3-read]",
+        *(f"test_flow_step[item-round-trip/{n}]" for n in ("4-listed", "5-delete", "6-gone")),
+    }
     output = done.stdout + done.stderr
     assert '{"access_token":"***","token_type":"bearer"' in output
-    assert password not in output
-    for report in reports.iterdir():
-        assert password not in report.read_text(), report.name
+    read = next(c for c in record["checks"] if c["id"] == "test_flow_step[item-round-trip/3-read]")
+    assert "Authorization: ***" in read["message"]
+    assert "expected status 418, got 200" in read["message"]
+    flow_cleanup = "test_flow_cleaned_up[item-round-trip]"
+    assert {c["id"]: c["outcome"] for c in record["checks"]}[flow_cleanup] == "passed"
+    for secret in secrets:
+        assert secret not in output
+        for report in reports.iterdir():
+            assert secret not in report.read_text(), report.name

@@ -16,7 +16,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from gonogo.environment_flows import BadInput
 
-__all__ = ["DEBUG_MARKERS", "BadCase", "bad_cases", "debug_output", "rejected_cleanly"]
+__all__ = [
+    "DEBUG_MARKERS",
+    "BadCase",
+    "answered_cleanly",
+    "bad_cases",
+    "debug_output",
+    "rejected_cleanly",
+]
 
 HUGE_CHARS = 100_000
 COMBINING_MARKS = 10_000
@@ -31,18 +38,19 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _OTHER_METHODS = ("PUT", "PATCH")
 
 
-def _hostile(huge_chars: int, marks: int) -> tuple[tuple[str, str], ...]:
-    """Values a string field or a query parameter is given in place of its example value."""
+def _hostile(huge_chars: int, marks: int) -> tuple[tuple[str, str, bool], ...]:
+    """Values a string field or a query parameter is given in place of its example value, and
+    whether each is text a free-text field may legitimately hold (sizes never are)."""
     return (
-        ("script injection", "<script>alert(1)</script>"),
-        ("SQL injection", "' OR '1'='1"),
-        ("path traversal", "../../../../etc/passwd"),
-        (f"huge string ({huge_chars} chars)", "A" * huge_chars),
-        ("unicode: lone surrogate", "\ud800"),
-        ("unicode: NUL", "a\u0000b"),
-        ("unicode: RTL override", "\u202egnp.exe"),
-        (f"unicode: {marks} combining marks", "a" + "\u0301" * marks),
-        ("unicode: emoji", "\U0001f4a9\U0001f468\u200d\U0001f469\u200d\U0001f467"),
+        ("script injection", "<script>alert(1)</script>", True),
+        ("SQL injection", "' OR '1'='1", True),
+        ("path traversal", "../../../../etc/passwd", True),
+        (f"huge string ({huge_chars} chars)", "A" * huge_chars, False),
+        ("unicode: lone surrogate", "\ud800", True),
+        ("unicode: NUL", "a\u0000b", True),
+        ("unicode: RTL override", "\u202egnp.exe", True),
+        (f"unicode: {marks} combining marks", "a" + "\u0301" * marks, False),
+        ("unicode: emoji", "\U0001f4a9\U0001f468\u200d\U0001f469\u200d\U0001f467", True),
     )
 
 
@@ -55,6 +63,7 @@ class BadCase:
     url: str
     headers: dict[str, str] = field(repr=False)  # the entry's headers may hold a credential
     content: bytes | None = field(repr=False)  # up to oversized_bytes
+    text_in: str | None = None  # the field or parameter given hostile text, for `free_text`
 
 
 def bad_cases(entry: BadInput, url: str, run_id: str) -> list[BadCase]:
@@ -91,6 +100,7 @@ class _Base:
         url: str | None = None,
         body: bytes | None = None,
         content_type: str | None = None,
+        text_in: str | None = None,
     ) -> BadCase:
         """A case; without `body`, the example body, so only what the name says is wrong."""
         if body is None and self.entry.json_body is not None:
@@ -99,7 +109,8 @@ class _Base:
         if body is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
             headers["content-type"] = content_type or _JSON
-        return BadCase(name, method or self.entry.method, url or self.url, headers, body)
+        method = method or self.entry.method
+        return BadCase(name, method, url or self.url, headers, body, text_in)
 
 
 def _sends_body(entry: BadInput) -> bool:
@@ -125,9 +136,10 @@ def _body_cases(base: _Base) -> Iterator[BadCase]:
         for label, wrong in _wrong_types(value):
             body = _encoded({**fields, name: wrong})
             yield base.case(f"wrong type: '{name}' as {label}", body=body)
-    for label, hostile in _hostile(HUGE_CHARS, COMBINING_MARKS):
+    for label, hostile, text in _hostile(HUGE_CHARS, COMBINING_MARKS):
         for name in strings:
-            yield base.case(f"{label} in '{name}'", body=_encoded({**fields, name: hostile}))
+            body = _encoded({**fields, name: hostile})
+            yield base.case(f"{label} in '{name}'", body=body, text_in=name if text else None)
     if fields:
         extra = _encoded({**fields, "gonogo_unexpected_field": "gonogo"})
         yield base.case("unexpected extra field", body=extra)
@@ -146,11 +158,12 @@ def _query_cases(base: _Base, params: list[tuple[str, str]]) -> list[BadCase]:
         missing = params[:index] + params[index + 1 :]
         url = _with_query(base.url, missing)
         cases.append(base.case(f"missing query parameter '{name}'", url=url))
-    for label, hostile in _hostile(HUGE_QUERY_CHARS, QUERY_COMBINING_MARKS):
+    for label, hostile, text in _hostile(HUGE_QUERY_CHARS, QUERY_COMBINING_MARKS):
         for index, (name, _) in enumerate(params):
             changed = [*params[:index], (name, hostile), *params[index + 1 :]]
             url = _with_query(base.url, changed)
-            cases.append(base.case(f"{label} in query '{name}'", url=url))
+            text_in = name if text else None
+            cases.append(base.case(f"{label} in query '{name}'", url=url, text_in=text_in))
     return cases
 
 
@@ -242,3 +255,11 @@ def debug_output(body: bytes) -> str | None:
 def rejected_cleanly(status: int, accept: list[int] | None) -> bool:
     """The status is one of `accept`, or any 4xx when none are given."""
     return status in accept if accept is not None else 400 <= status <= 499
+
+
+def answered_cleanly(case: BadCase, status: int, entry: BadInput) -> bool:
+    """Rejected cleanly; hostile text in a declared free-text field may also be accepted, as
+    long as it is not a 5xx: a message may well quote `<script>`, it must only never crash."""
+    if case.text_in is not None and case.text_in in entry.free_text:
+        return status < 500
+    return rejected_cleanly(status, entry.accept)

@@ -313,6 +313,11 @@ class BadInput(Entry):
     )
     oversized_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 1024**2
     accept: StatusCodes | None = Field(None, description="Accepted codes; default any 4xx.")
+    free_text: list[str] = Field(
+        default_factory=list,
+        description="Fields or parameters where injection-like text is legitimate content: "
+        "those cases may be accepted, but never answered with a 5xx.",
+    )
     healthy: Name | None = Field(
         None, description="Smoke check re-run afterwards; default the wait check."
     )

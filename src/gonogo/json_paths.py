@@ -1,10 +1,13 @@
-"""Dotted paths into JSON documents (`checks.redis.status`, `items.0.id`), for expectations."""
+"""Dotted paths into JSON documents (`checks.redis.status`, `items.0.id`; `$` is the whole
+document), for expectations."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MISSING", "lookup"]
+__all__ = ["MISSING", "ROOT", "lookup"]
+
+ROOT = "$"
 
 
 class _Missing:
@@ -17,6 +20,8 @@ MISSING: Any = _Missing()
 
 def lookup(document: Any, path: str) -> tuple[Any, str]:
     """The value at `path`, or MISSING and the part of the path that was not found."""
+    if path == ROOT:
+        return document, ""
     node = document
     walked: list[str] = []
     for part in path.split("."):

@@ -15,7 +15,14 @@ import pytest
 
 from gonogo import hookspecs
 from gonogo._gate_session import GateSession, RunState
-from gonogo.environment import EDGE_SECTIONS, INSIDE_SECTIONS, Environment, Severity, Wait
+from gonogo.environment import (
+    API_SECTIONS,
+    EDGE_SECTIONS,
+    INSIDE_SECTIONS,
+    Environment,
+    Severity,
+    Wait,
+)
 from gonogo.environment_file import (
     LoadedEnvironment,
     available_environments,
@@ -23,6 +30,7 @@ from gonogo.environment_file import (
     resolve_environment_path,
 )
 from gonogo.errors import GonogoError
+from gonogo.probes.dependencies import missing_drivers
 from gonogo.targets import TARGETS
 
 NOT_APPLICABLE = "gonogo_not_applicable"
@@ -70,6 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "inside: containers, hosts, firewall policy and reachability from inside"
     )
+    config.addinivalue_line(
+        "markers", "e2e: declarative API flows, step by step, cleaning up after themselves"
+    )
     config.addinivalue_line("markers", "critical: a failure of this check is always NO-GO")
     config.addinivalue_line("markers", f"{NOT_APPLICABLE}: the environment declares no target")
     rootpath = config.rootpath
@@ -85,6 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
             loaded = load_environment(path, os.environ)
         except GonogoError as exc:
             raise pytest.UsageError(f"gonogo: {exc}") from None
+        # A declared dependency nobody can probe is an error now, never a skip that says GO.
+        missing = missing_drivers(loaded.environment.dependencies)
+        if missing:
+            raise pytest.UsageError(f"gonogo: {path}: " + "; ".join(missing))
     config.stash[_RUN] = RunState(
         loaded=loaded, report_dir=report_dir, environments_dir=environments_dir
     )
@@ -109,7 +124,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f" NO-GO on {', '.join(env.gate.block_on)} failures",
         f"gonogo: reports in {run.report_dir}",
     ]
-    for stage, sections in (("inside", INSIDE_SECTIONS), ("edge", EDGE_SECTIONS)):
+    stages = (("api", API_SECTIONS), ("inside", INSIDE_SECTIONS), ("edge", EDGE_SECTIONS))
+    for stage, sections in stages:
         counts = [f"{section} {len(getattr(env, section))}" for section in sections]
         counts = [entry for entry in counts if not entry.endswith(" 0")]
         if counts:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gonogo.environment import Environment
+from gonogo.environment_flows import flow_steps
 from gonogo.environment_inside import host_items
 
 __all__ = ["TARGETS"]
@@ -66,4 +67,15 @@ TARGETS: dict[str, Selector] = {
     "host_time": lambda env: [h for h in env.hosts if h.time_synchronised],
     "firewall_check": lambda env: env.firewall,
     "reachability": lambda env: env.reachability,
+    "dependency": lambda env: env.dependencies,
+    "dependency_latency": lambda env: [d for d in env.dependencies if d.latency_ms is not None],
+    "dependency_query": lambda env: [d for d in env.dependencies if d.query],
+    "dependency_round_trip": lambda env: [d for d in env.dependencies if d.round_trip],
+    "dependency_management": lambda env: [d for d in env.dependencies if d.management_url],
+    "dependency_banner": lambda env: [d for d in env.dependencies if d.banner],
+    "flow_step": lambda env: flow_steps(env.flows),
+    "flow_cleanup": lambda env: [f for f in env.flows if any(s.cleanup for s in f.steps)],
+    "bad_input": lambda env: env.bad_input,
+    "openapi_document": lambda env: env.openapi,
+    "openapi_schemathesis": lambda env: [o for o in env.openapi if o.schemathesis],
 }

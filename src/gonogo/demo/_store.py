@@ -169,10 +169,12 @@ class Store:
             with self._connection(_CHECK_WAIT_S) as conn:
                 conn.execute("SELECT 1")
         except PoolTimeout:
-            # The pool only says it waited; one attempt of our own says why (refused, bad
-            # password), which is what /health should show.
-            psycopg.connect(**self._postgres).close()
-            raise
+            # The pool only says it waited: it may be backing off (a second, more than this
+            # check's budget) after finding a connection broken by a database restart. One
+            # attempt of our own tells: it says why when the database is down (refused, bad
+            # password), and when it answers, the database is up, which is what /health says.
+            with psycopg.connect(**self._postgres) as conn:
+                conn.execute("SELECT 1")
 
     @contextmanager
     def _connection(
