@@ -160,6 +160,8 @@ def test_shipped_environment_files_are_valid(name: str, tmp_path: Path) -> None:
         "PRODUCTION_BASE_URL": "https://www.example.com",
         "GONOGO_DEMO_DIR": str(tmp_path),
         "GONOGO_DEMO_PASSWORD": "demo-password",
+        "GONOGO_DEMO_POSTGRES_PASSWORD": "postgres-password",
+        "GONOGO_DEMO_REDIS_PASSWORD": "redis-password",
     }
     environment = load_environment(REPO_ENVIRONMENTS / f"{name}.yaml", environ).environment
     assert environment.name == name
