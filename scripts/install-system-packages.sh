@@ -5,7 +5,11 @@ set -euo pipefail
 
 # docker.io: the engine the container checks are tested against (gonogo starts its own
 # dockerd when none runs); busybox-static: the root filesystem of the local images;
-# iptables: its iptables-save is one of the firewall policy sources.
-packages=(nginx redis-server nftables iproute2 docker.io busybox-static iptables)
+# iptables: its iptables-save is one of the firewall policy sources; postgresql: the demo's
+# database and, with mariadb-server and rabbitmq-server, the dependency probes' real targets
+# (gonogo starts instances of its own, on ports of its own, whatever the distribution's
+# services do).
+packages=(nginx redis-server nftables iproute2 docker.io busybox-static iptables
+  postgresql mariadb-server rabbitmq-server)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 exec "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
