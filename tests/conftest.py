@@ -8,7 +8,7 @@ import pytest
 
 from gonogo.demo.deployment import DemoConfig, down, up
 
-pytest_plugins = ["tests.dependency_servers"]
+pytest_plugins = ["tests.dependency_servers", "tests.suite_copy"]
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from tests import flow_app, negative_app
 from tests.asgi_server import serve
 from tests.dependency_servers import DatabaseServer, RabbitServer, RedisServer
 from tests.server_kit import Listener
+from tests.suite_copy import decision, write_env
 
 REPO = Path(__file__).resolve().parent.parent
 Verdicts = dict[str, tuple[str, str]]
@@ -327,3 +328,38 @@ def test_a_dependency_without_its_driver_stops_the_run(tmp_path: Path) -> None:
         "dependencies[0] (mongodb-127.0.0.1:1): mongodb:// needs the pymongo driver, which is "
         "not installed; pip install 'gonogo[mongodb]'"
     ) in done.stderr
+
+
+def test_own_checks_use_env_api_client_and_flow_runner(
+    suite: pytest.Pytester, flows_url: str
+) -> None:
+    """The escape hatch: a hand-written check beside the declarative ones, both directions."""
+    login = (
+        "{method: POST, url: /login, "
+        f"json: {{username: {flow_app.USERNAME}, password: {flow_app.PASSWORD}}}}}"
+    )
+    write_env(
+        suite,
+        "own",
+        f"name: own\nbase_url: {flows_url}\nflows:\n  - name: login\n    steps:\n"
+        f"      - name: login\n        request: {login}\n"
+        "        capture: {token: access_token}\n",
+    )
+    (suite.path / "checks" / "test_own.py").write_text(
+        "def test_search_answers(env, api_client):\n"
+        "    assert env.name == 'own'\n"
+        "    assert api_client.get('/search', params={'q': 'x'}).status_code == 200\n"
+        "\n"
+        "def test_declared_flow_by_name(flow_runner):\n"
+        "    assert flow_runner('login').passed\n"
+        "\n"
+        "def test_inline_flow(flow_runner):\n"
+        "    read = {'name': 'read', 'request': {'url': '/items/nope'}}\n"
+        "    read['expect'] = {'status': 200}\n"
+        "    run = flow_runner({'name': 'inline', 'steps': [read]})\n"
+        "    assert run.passed, run.steps[0].describe()\n"
+    )
+    result = suite.runpytest("--env", "own", "checks/test_own.py")
+    result.assert_outcomes(passed=2, failed=1)
+    assert decision(suite)["blocking"] == ["test_inline_flow"]
+    result.stdout.fnmatch_lines(["*step read: expected status 200, got 401 Unauthorized*"])

@@ -11,6 +11,7 @@ import httpcore  # noqa: F401  # imported here so pytester's module snapshots ke
 import pytest
 
 from tests.asgi_server import serve
+from tests.suite_copy import decision, write_env
 
 REPO = Path(__file__).resolve().parent.parent
 MALFORMED = sorted((REPO / "tests" / "environments" / "malformed").glob("*.yaml"))
@@ -21,35 +22,6 @@ SECRET = "tok-7f3a9c1e55b2"
 def service() -> Iterator[str]:
     with serve() as url:
         yield url
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A copy of the gonogo suite (checks, fixtures, root conftest) in a scratch project."""
-    for name in ("checks", "fixtures"):
-        shutil.copytree(
-            REPO / name, pytester.path / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    shutil.copy(REPO / "conftest.py", pytester.path / "conftest.py")
-    pytester.makeini(
-        "[pytest]\n"
-        "testpaths = checks\n"
-        "addopts = --strict-markers -p no:cacheprovider\n"
-        "xfail_strict = true\n"
-        "filterwarnings = error\n"
-    )
-    (pytester.path / "environments").mkdir()
-    return pytester
-
-
-def write_env(suite: pytest.Pytester, name: str, text: str) -> Path:
-    path = suite.path / "environments" / f"{name}.yaml"
-    path.write_text(text)
-    return path
-
-
-def decision(suite: pytest.Pytester) -> dict:
-    return json.loads((suite.path / "reports" / "decision.json").read_text())
 
 
 def good_env(url: str) -> str:
