@@ -50,13 +50,13 @@ app = Starlette(
 
 
 @contextmanager
-def serve(application: Starlette = app) -> Iterator[str]:
+def serve(application: Starlette = app, log_level: str = "warning") -> Iterator[str]:
     """Run an app (by default the one above) on a free loopback port; yields its base URL and
     stops it afterwards."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(application, log_level="warning", lifespan="off")
+    config = uvicorn.Config(application, log_level=log_level, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -6,20 +6,17 @@ loopback port. Each route is one way a deployment gets it right or wrong.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-import uvicorn
 import yaml
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+
+from tests import asgi_server
 
 USERNAME, PASSWORD = "alice", "wonderland"
 # The X-Gonogo-Probe header of each call to /legacy/maybe, to prove headers reach the service.
@@ -192,26 +189,8 @@ def same_origin_document(request: Request) -> dict[str, Any]:
     return {**LEGACY, "servers": [server]}
 
 
-@contextmanager
-def serve() -> Iterator[str]:
+def serve() -> AbstractContextManager[str]:
     """Run the app on a free loopback port; yields its base URL and stops it afterwards."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     # The generic 500 handler still hands the exception on, for uvicorn to log; these are
     # the errors the tests ask for, not news.
-    config = uvicorn.Config(app, log_level="critical", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("negative test server did not start within 10 s")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    return asgi_server.serve(app, log_level="critical")
