@@ -59,5 +59,7 @@ demo-green: venv
 demo-blue: venv
 	@$(BIN)/gonogo demo switch blue
 
-clean: demo-down
+# --purge: the demo's PostgreSQL cluster lives outside .gonogo when run as root.
+clean: venv
+	@$(BIN)/gonogo demo down --purge
 	rm -rf $(VENV) .venv-bench .gonogo reports/*.json reports/*.xml
