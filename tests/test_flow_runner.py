@@ -52,6 +52,25 @@ def create(name: str = "create", body: Any = None, **extra: Any) -> dict[str, An
     }
 
 
+def upload(file: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A step uploading one file (path or inline content) and capturing its id."""
+    return {
+        "name": "upload",
+        "request": {"method": "POST", "url": "/files", "headers": AUTH, "files": {"file": file}},
+        "capture": {"file_id": "id"},
+        **extra,
+    }
+
+
+def download(expect: dict[str, Any]) -> dict[str, Any]:
+    """A step downloading the uploaded file, judged by `expect`."""
+    return {
+        "name": "download",
+        "request": {"url": "/files/{{ file_id }}", "headers": AUTH},
+        "expect": expect,
+    }
+
+
 @pytest.fixture(scope="module")
 def service() -> Iterator[str]:
     with serve(flow_app.app) as url:
@@ -283,35 +302,26 @@ def test_upload_from_a_file_downloads_the_same_bytes(run: Runner, tmp_path: Path
 
 
 def test_upload_of_inline_content(run: Runner) -> None:
-    upload = {
-        "name": "upload",
-        "request": {
-            "method": "POST",
-            "url": "/files",
-            "headers": AUTH,
-            "files": {
-                "file": {
-                    "content": "notes for {{ run_id }}\n",
-                    "filename": "notes-{{ run_id }}.txt",
-                    "content_type": "text/plain",
-                }
-            },
-        },
-        "expect": {"status": 201, "json": {"size": 16, "filename": "notes-run42.txt"}},
-        "capture": {"file_id": "id"},
-        "cleanup": {
-            "request": {"method": "DELETE", "url": "/files/{{ file_id }}", "headers": AUTH}
-        },
+    notes = {
+        "content": "notes for {{ run_id }}\n",
+        "filename": "notes-{{ run_id }}.txt",
+        "content_type": "text/plain",
     }
-    download = {
-        "name": "download",
-        "request": {"url": "/files/{{ file_id }}", "headers": AUTH},
-        "expect": {
-            "body_contains": "notes for {{ run_id }}",
-            "header_matches": {"Content-Type": "^text/plain"},
-        },
-    }
-    result = run([LOGIN, upload, download])
+    cleanup = {"request": {"method": "DELETE", "url": "/files/{{ file_id }}", "headers": AUTH}}
+    steps = [
+        upload(
+            notes,
+            expect={"status": 201, "json": {"size": 16, "filename": "notes-run42.txt"}},
+            cleanup=cleanup,
+        ),
+        download(
+            {
+                "body_contains": "notes for {{ run_id }}",
+                "header_matches": {"Content-Type": "^text/plain"},
+            }
+        ),
+    ]
+    result = run([LOGIN, *steps])
     assert outcomes(result) == ["passed"] * 3, result.step("download").describe()
     assert STATE.files == {}
 
@@ -319,22 +329,8 @@ def test_upload_of_inline_content(run: Runner) -> None:
 def test_a_download_that_differs_says_where(run: Runner, tmp_path: Path) -> None:
     expected = tmp_path / "expected.txt"
     expected.write_bytes(b"abcXefg")
-    upload = {
-        "name": "upload",
-        "request": {
-            "method": "POST",
-            "url": "/files",
-            "headers": AUTH,
-            "files": {"file": {"content": "abcdef"}},
-        },
-        "capture": {"file_id": "id"},
-    }
-    download = {
-        "name": "download",
-        "request": {"url": "/files/{{ file_id }}", "headers": AUTH},
-        "expect": {"body_file": str(expected)},
-    }
-    result = run([LOGIN, upload, download]).step("download")
+    steps = [upload({"content": "abcdef"}), download({"body_file": str(expected)})]
+    result = run([LOGIN, *steps]).step("download")
     assert result.problems == (
         f"expected the body to be the 7 bytes of {expected} (sha256 {sha256(b'abcXefg')}), "
         f"got 6 bytes (sha256 {sha256(b'abcdef')}), first difference at byte 3",
@@ -437,22 +433,8 @@ def test_json_expectations_that_miss_are_all_reported(run: Runner) -> None:
 
 
 def test_json_expectations_on_a_body_that_is_not_json(run: Runner) -> None:
-    upload = {
-        "name": "upload",
-        "request": {
-            "method": "POST",
-            "url": "/files",
-            "headers": AUTH,
-            "files": {"file": {"content": "plain words"}},
-        },
-        "capture": {"file_id": "id"},
-    }
-    download = {
-        "name": "download",
-        "request": {"url": "/files/{{ file_id }}", "headers": AUTH},
-        "expect": {"json_exists": ["id"]},
-    }
-    assert run([LOGIN, upload, download]).step("download").problems == (
+    steps = [upload({"content": "plain words"}), download({"json_exists": ["id"]})]
+    assert run([LOGIN, *steps]).step("download").problems == (
         "expected a JSON body, got one that cannot be read: body is not JSON "
         "(Expecting value: line 1 column 1 (char 0)); body: plain words",
     )
