@@ -34,6 +34,7 @@ from gonogo.environment_inside import (
     HostPolicy,
     Reachability,
 )
+from gonogo.environment_load import LoadScenario
 from gonogo.probes.http import merged_headers
 
 __all__ = [
@@ -65,7 +66,6 @@ EDGE_SECTIONS = (
 INSIDE_SECTIONS = ("containers", "hosts", "firewall", "reachability")
 API_SECTIONS = ("dependencies", "flows", "bad_input", "openapi")
 UNSUPPORTED_SECTIONS = (
-    "load",
     "metrics",
     "watch",
     "rollback",
@@ -200,7 +200,7 @@ class Environment(Section):
     flows: list[Flow] = Field(default_factory=list)
     bad_input: list[BadInput] = Field(default_factory=list)
     openapi: list[OpenApiSmoke] = Field(default_factory=list)
-    load: Unsupported
+    load: LoadScenario | None = None
     metrics: Unsupported
     watch: Unsupported
     rollback: Unsupported
