@@ -27,8 +27,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check src checks fixtures tests bench conftest.py
-	$(BIN)/ruff format --check src checks fixtures tests bench conftest.py
+	$(BIN)/ruff check src checks fixtures tests bench load conftest.py
+	$(BIN)/ruff format --check src checks fixtures tests bench load conftest.py
 
 type: venv
 	$(BIN)/mypy

@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.http", "fixtures.edge", "fixtures.inside", "fixtures.api"]
+pytest_plugins = [
+    "fixtures.http",
+    "fixtures.edge",
+    "fixtures.inside",
+    "fixtures.api",
+    "fixtures.load",
+]

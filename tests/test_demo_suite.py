@@ -65,9 +65,14 @@ GREEN_BLOCKING = (
 
 
 def run_suite(
-    demo: DemoConfig, report_dir: Path, *args: str, env_file: Path = DEMO_ENV
+    demo: DemoConfig,
+    report_dir: Path,
+    *args: str,
+    env_file: Path = DEMO_ENV,
+    marks: str = "not load",
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """`pytest --env demo` in a separate process, as a user runs it."""
+    """`pytest --env demo -m MARKS` in a separate process, as a user runs it; the load stage
+    has its own test (it takes seconds and does not run under -n)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -77,6 +82,8 @@ def run_suite(
             f"--report-dir={report_dir}",
             "-p",
             "no:cacheprovider",
+            "-m",
+            marks,
             *args,
         ],
         cwd=REPO,
@@ -152,6 +159,36 @@ def test_green_release_is_no_go_naming_the_failing_checks(
     for check in GREEN_BLOCKING:
         assert check in done.stdout
     assert f"gonogo: NO-GO for demo ({len(GREEN_BLOCKING)} blocking)" in done.stdout
+
+
+GREEN_LOAD_BLOCKING = {
+    "test_load_kpi[total-p50_ms]",
+    "test_load_kpi[total-p95_ms]",
+    "test_load_kpi[total-min_rps]",
+    "test_load_kpi[total-max_error_rate]",
+    "test_load_kpi[status-p95_ms]",
+    "test_load_window[error-burst]",
+}
+
+
+def test_load_stage_passes_blue_and_fails_green(demo: DemoConfig, tmp_path: Path) -> None:
+    """One Locust run per release: green's slow status and failing catalog break its KPIs."""
+    switch(demo, "blue")
+    done, record = run_suite(demo, tmp_path / "blue", marks="load")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert len(record["checks"]) == 10
+    assert record["load"]["total"]["count"] > 0
+    assert record["load"]["stop_reason"] == "duration"
+    assert "gonogo load: " in done.stdout  # the live progress line
+    assert (tmp_path / "blue" / "load.json").is_file()
+    assert (tmp_path / "blue" / "locust.html").is_file()
+    switch(demo, "green")
+    done, record = run_suite(demo, tmp_path / "green", marks="load")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert set(record["blocking"]) == GREEN_LOAD_BLOCKING
+    messages = {c["id"]: c["message"] for c in record["checks"]}
+    assert "limit 300 ms" in messages["test_load_kpi[status-p95_ms]"]
+    assert "requests failed), limit 0.1 %" in messages["test_load_kpi[total-max_error_rate]"]
 
 
 @pytest.mark.parametrize("colour", ["blue", "green"])

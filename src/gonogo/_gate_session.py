@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ class RunState:
     collection_errors: int = 0
     interrupted: bool = False
     decision: Decision | None = None
+    load: dict[str, Any] | None = None  # the load stage's KPIs, when it ran
 
 
 class GateSession:
@@ -88,7 +90,7 @@ class GateSession:
             finished_at=datetime.now(UTC),
             exit_code=int(session.exitstatus),
         )
-        record = decision_record(decision, results, info)
+        record = decision_record(decision, results, info, load=run.load)
         write_decision(run.report_dir / DECISION_FILE, record, loaded.redactor)
         session.config.hook.pytest_gonogo_decision(
             config=session.config, decision=decision, record=record

@@ -7,6 +7,7 @@ asks what they ask.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,11 +19,13 @@ from gonogo.environment_flows import Method
 
 __all__ = [
     "KPI_NAMES",
+    "KpiTarget",
     "Kpis",
     "LoadRequest",
     "LoadScenario",
     "Stage",
     "WindowRule",
+    "kpi_targets",
 ]
 
 Duration = Annotated[float, Field(gt=0, le=24 * 3600)]
@@ -160,5 +163,40 @@ class LoadScenario(Section):
         return self
 
     @property
+    def label(self) -> str:
+        return "load"
+
+    @property
     def total_duration_s(self) -> float:
         return sum(stage.duration_s for stage in self.stages) or self.duration_s
+
+
+@dataclass(frozen=True)
+class KpiTarget:
+    """One threshold on one scope (all requests, or one request name): one check's target."""
+
+    scope: str
+    kpi: str
+    limit: float
+    severity: Severity | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.scope}-{self.kpi}"
+
+
+def kpi_targets(scenario: LoadScenario | None) -> list[KpiTarget]:
+    """Every KPI asked, in total and per request name."""
+    if scenario is None:
+        return []
+    targets = [
+        KpiTarget("total", kpi, limit, scenario.severity)
+        for kpi, limit in scenario.kpis.asked().items()
+    ]
+    # Per request, only what is spelled out: the defaults are the whole run's KPIs.
+    for name, kpis in scenario.per_request.items():
+        spelled = {k: v for k, v in kpis.asked().items() if k in kpis.model_fields_set}
+        targets += [
+            KpiTarget(name, kpi, limit, scenario.severity) for kpi, limit in spelled.items()
+        ]
+    return targets

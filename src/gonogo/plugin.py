@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="gonogo_report_dir",
         metavar="DIR",
         help="where decision.json and junit.xml go (default: ini gonogo_report_dir or reports/)",
+    )
+    group.addoption(
+        "--allow-load",
+        dest="gonogo_allow_load",
+        action="store_true",
+        help="let the load stage run against a protected environment whose load section "
+        "also allows it (both are required)",
     )
     parser.addini(
         "gonogo_environments_dir",
@@ -249,6 +257,17 @@ def _target_id(target: object) -> str:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def report_dir(config: pytest.Config) -> Path:
+    """Where this run's reports go (--report-dir, ini, or reports/)."""
+    return config.stash[_RUN].report_dir
+
+
+def record_load_kpis(config: pytest.Config, kpis: dict[str, Any]) -> None:
+    """Hand the load stage's KPIs to the decision record, where rollback triggers and baseline
+    comparisons read them."""
+    config.stash[_RUN].load = kpis
 
 
 @pytest.fixture(scope="session")

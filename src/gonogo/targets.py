@@ -12,6 +12,7 @@ from typing import Any
 from gonogo.environment import Environment
 from gonogo.environment_flows import flow_steps
 from gonogo.environment_inside import host_items
+from gonogo.environment_load import kpi_targets
 
 __all__ = ["TARGETS"]
 
@@ -78,4 +79,7 @@ TARGETS: dict[str, Selector] = {
     "bad_input": lambda env: env.bad_input,
     "openapi_document": lambda env: env.openapi,
     "openapi_schemathesis": lambda env: [o for o in env.openapi if o.schemathesis],
+    "load_scenario": lambda env: [env.load] if env.load else [],
+    "load_kpi": lambda env: kpi_targets(env.load),
+    "load_window": lambda env: env.load.windows if env.load else [],
 }

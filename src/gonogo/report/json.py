@@ -29,8 +29,14 @@ class RunInfo:
     exit_code: int
 
 
-def decision_record(decision: Decision, results: list[CheckResult], run: RunInfo) -> dict[str, Any]:
-    """The record as plain data; field names are part of gonogo's interface."""
+def decision_record(
+    decision: Decision,
+    results: list[CheckResult],
+    run: RunInfo,
+    load: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record as plain data; field names are part of gonogo's interface. `load` (the load
+    stage's KPIs) is present only when the load stage ran."""
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
@@ -58,7 +64,7 @@ def decision_record(decision: Decision, results: list[CheckResult], run: RunInfo
             }
             for r in results
         ],
-    }
+    } | ({"load": load} if load is not None else {})
 
 
 def write_decision(path: Path, record: dict[str, Any], redactor: Redactor) -> None:

@@ -1,0 +1,90 @@
+"""The locustfile for a YAML scenario: one weighted task per request, and a shape for stages.
+
+Loaded only by Locust (`-f`), like the recorder it imports. The scenario comes as JSON in
+GONOGO_LOAD_SCENARIO, not as arguments, because its headers may carry tokens and arguments are
+visible to every user of the machine. Each request's headers arrive already merged with the
+environment's defaults. Redirects are not followed, so a status is the request's own, as in the
+HTTP probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from locust import FastHttpUser, LoadTestShape, between
+
+import gonogo.locust_recorder  # noqa: F401  (registers the recording listeners)
+
+_SCENARIO: dict[str, Any] = json.loads(os.environ["GONOGO_LOAD_SCENARIO"])
+
+
+def _task(request: dict[str, Any]) -> Callable[[FastHttpUser], None]:
+    """A task judging the status as the scenario says: listed statuses, else anything below 400.
+    No status at all (no answer) is left to Locust, which already counts it as a failure."""
+    expected: list[int] | None = request["expect_status"]
+
+    def run(user: FastHttpUser) -> None:
+        with user.client.request(
+            request["method"],
+            request["path"],
+            name=request["name"],
+            headers=request["headers"],
+            json=request["json"],
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
+            status = response.status_code
+            if not status:
+                return
+            if status in expected if expected else status < 400:
+                response.success()
+            else:
+                response.failure(f"status {status}, expected {expected or 'below 400'}")
+
+    return run
+
+
+def _tls_factory() -> Callable[..., ssl.SSLContext] | None:
+    """A CA file becomes the only trust store; without one, Locust's default (or no checks).
+
+    geventhttpclient calls the factory with its own `cafile` (certifi's bundle), so the
+    factory takes and ignores whatever it is given: the environment's CA must win.
+    """
+    ca_file = _SCENARIO["ca_file"]
+    if not (_SCENARIO["verify"] and ca_file):
+        return None
+
+    def context(*_: Any, **__: Any) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=ca_file)
+
+    return context
+
+
+class ScenarioUser(FastHttpUser):
+    host = _SCENARIO["host"]
+    wait_time = between(*_SCENARIO["wait_s"])
+    insecure = not _SCENARIO["verify"]
+    ssl_context_factory = _tls_factory()
+    # A task listed `weight` times is what Locust makes of {task: weight} too.
+    tasks = [  # noqa: RUF012  (Locust reads the class attribute)
+        task for request in _SCENARIO["requests"] for task in [_task(request)] * request["weight"]
+    ]
+
+
+if _SCENARIO["stages"]:
+
+    class StagedShape(LoadTestShape):
+        """Each stage's users at its spawn rate for its duration; then the run ends."""
+
+        def tick(self) -> tuple[int, float] | None:
+            elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
+            end = 0.0
+            for stage in _SCENARIO["stages"]:
+                end += stage["duration_s"]
+                if elapsed < end:
+                    return int(stage["users"]), float(stage["spawn_rate"])
+            return None
