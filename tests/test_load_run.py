@@ -6,6 +6,7 @@ recorder's counts are checked for equality and its percentiles against the serve
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -208,7 +209,8 @@ def test_a_stalled_locust_is_stopped_at_the_bound(
         if live.wait(timeout=30):
             stalled.extend(children(os.getpid()))
             for pid in stalled:
-                os.killpg(pid, signal.SIGSTOP)
+                with contextlib.suppress(ProcessLookupError):  # one that ended meanwhile
+                    os.killpg(pid, signal.SIGSTOP)
 
     thread = threading.Thread(target=stall, daemon=True)
     thread.start()

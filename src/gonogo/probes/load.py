@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -120,8 +121,18 @@ def _command(scenario: LoadScenario, *, base_url: str, report_dir: Path, cores: 
     else:
         processes = cores if scenario.processes == "auto" else scenario.processes
         if processes > 1:
-            command += ["--processes", str(processes)]
+            # Not Locust's default 5557: two runs on one machine would share a master, and
+            # each would record the other's workers.
+            port = str(_free_port())
+            command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+            command += ["--master-bind-port", port, "--master-port", port]
     return command
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _settings(
