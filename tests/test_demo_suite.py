@@ -181,6 +181,9 @@ def test_load_stage_passes_blue_and_fails_green(demo: DemoConfig, tmp_path: Path
     assert record["load"]["stop_reason"] == "duration"
     assert "gonogo load: " in done.stdout  # the live progress line
     assert (tmp_path / "blue" / "load.json").is_file()
+    page = (tmp_path / "blue" / "load.html").read_text()
+    assert page.count("<svg") == 3 and "<polyline" in page and "<rect" in page
+    assert "src=" not in page and "href=" not in page  # self-contained
     assert (tmp_path / "blue" / "locust.html").is_file()
     switch(demo, "green")
     done, record = run_suite(demo, tmp_path / "green", marks="load")

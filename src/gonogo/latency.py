@@ -73,6 +73,10 @@ class Histogram:
                 return min(self.max_ms, max(self.min_ms, _value_ms(bucket)))
         return self.max_ms
 
+    def bins(self) -> list[tuple[float, int]]:
+        """(representative value in ms, count) per bucket, smallest first: for distributions."""
+        return [(_value_ms(bucket), self.buckets[bucket]) for bucket in sorted(self.buckets)]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: bucket keys as strings, since JSON keys must be."""
         return {
