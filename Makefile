@@ -44,6 +44,7 @@ bench: system venv
 	$(BIN)/python bench/edge.py --sslyze-python .venv-bench/bin/python
 	$(BIN)/python bench/containers.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/load.py
 
 demo-up: system venv
 	@$(BIN)/gonogo demo up
