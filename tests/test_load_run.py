@@ -90,6 +90,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def locust_children(pid: int) -> list[int]:
+    """Only the Locust processes among `pid`'s children: a session's other servers (the
+    dependency tests' PostgreSQL, say) are children of this process too, and not ours to stop."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"locust" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def test_a_yaml_scenario_on_two_processes_records_every_request(
     target: tuple[str, Served], tmp_path: Path
 ) -> None:
@@ -98,7 +111,9 @@ def test_a_yaml_scenario_on_two_processes_records_every_request(
 
     def progress(line: str) -> None:
         if not argv:  # the run is live: what `ps` shows of it
-            argv.extend(Path(f"/proc/{pid}/cmdline").read_text() for pid in children(os.getpid()))
+            argv.extend(
+                Path(f"/proc/{pid}/cmdline").read_text() for pid in locust_children(os.getpid())
+            )
         lines.append(line)
 
     lines: list[str] = []
@@ -207,7 +222,7 @@ def test_a_stalled_locust_is_stopped_at_the_bound(
 
     def stall() -> None:
         if live.wait(timeout=30):
-            stalled.extend(children(os.getpid()))
+            stalled.extend(locust_children(os.getpid()))
             for pid in stalled:
                 with contextlib.suppress(ProcessLookupError):  # one that ended meanwhile
                     os.killpg(pid, signal.SIGSTOP)
