@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.asgi_server import serve
 
 _CYCLE = [0.020] * 60 + [0.040] * 30 + [0.100] * 8 + [0.300] * 2
 random.Random(7).shuffle(_CYCLE)  # noqa: S311 - a fixed order, not a secret
@@ -46,22 +45,8 @@ class Served:
 def serve_target() -> Iterator[tuple[str, Served]]:
     """The target on a free loopback port: its base URL and its counters; stopped afterwards."""
     application, served = _target()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("load target did not start within 10 s")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", served
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(application) as url:
+        yield url, served
 
 
 def _target() -> tuple[Starlette, Served]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from difflib import get_close_matches
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -27,6 +29,7 @@ __all__ = [
     "Severity",
     "StatusCode",
     "StatusCodes",
+    "existing_file",
     "http_url",
 ]
 
@@ -69,6 +72,16 @@ def http_url(value: str) -> str:
 HttpUrl = Annotated[
     str, AfterValidator(http_url), Field(description="A URL, or a path on base_url.")
 ]
+
+
+def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
+    """A path as written in the environment file, made absolute against that file's directory;
+    it must name an existing file, since a missing one would only fail mid-run."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    path = value if value.is_absolute() else (base / value).resolve()
+    if not path.is_file():
+        raise ValueError(f"{what} {path} does not exist")
+    return path
 
 
 class Section(BaseModel):

@@ -14,7 +14,16 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import SEVERITIES, Name, Request, Seconds, Section, Severity, StatusCodes
+from gonogo._section import (
+    SEVERITIES,
+    Name,
+    Request,
+    Seconds,
+    Section,
+    Severity,
+    StatusCodes,
+    existing_file,
+)
 from gonogo.environment_dependencies import Dependency
 from gonogo.environment_edge import (
     CookiePolicy,
@@ -94,13 +103,7 @@ class Defaults(Section):
     @field_validator("ca_file")
     @classmethod
     def _resolve_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir", Path.cwd())
-        path = value if value.is_absolute() else (base / value).resolve()
-        if not path.is_file():
-            raise ValueError(f"CA file {path} does not exist")
-        return path
+        return None if value is None else existing_file(value, info, "CA file")
 
 
 class Expect(Section):

@@ -31,6 +31,7 @@ from gonogo._section import (
     Section,
     Severity,
     StatusCodes,
+    existing_file,
     http_url,
 )
 
@@ -84,10 +85,7 @@ def variables_in(value: Any) -> Iterator[str]:
 def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
     if value is None:
         return None
-    base = (info.context or {}).get("base_dir", Path.cwd())
-    path = value if value.is_absolute() else (base / value).resolve()
-    if not path.is_file():
-        raise ValueError(f"file {path} does not exist")
+    path = existing_file(value, info, "file")
     if path.stat().st_size > MAX_UPLOAD_BYTES:
         raise ValueError(f"file {path} is larger than {MAX_UPLOAD_BYTES} bytes")
     return path

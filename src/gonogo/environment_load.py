@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Name, Section, Severity
+from gonogo._section import Name, Section, Severity, existing_file
 from gonogo.environment_flows import Method
 
 __all__ = [
@@ -133,13 +133,7 @@ class LoadScenario(Section):
     @field_validator("locustfile")
     @classmethod
     def _exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir", Path.cwd())
-        path = value if value.is_absolute() else (base / value).resolve()
-        if not path.is_file():
-            raise ValueError(f"locustfile {path} does not exist")
-        return path
+        return None if value is None else existing_file(value, info, "locustfile")
 
     @model_validator(mode="after")
     def _one_scenario(self) -> LoadScenario:
