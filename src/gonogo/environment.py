@@ -1,7 +1,7 @@
 """The environment file's schema: what a deployment must be, as frozen, validated models.
 
-Every capability has its section here. Sections whose checks are not built yet are rejected
-with "not supported yet" rather than ignored: an ignored expectation is a GO nobody earned.
+Every capability has its section here; unknown keys are errors, never ignored, because an
+ignored expectation is a GO nobody earned.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from gonogo._section import (
@@ -37,6 +37,16 @@ from gonogo.environment_edge import (
     TlsPolicy,
 )
 from gonogo.environment_flows import BadInput, Flow, OpenApiSmoke
+from gonogo.environment_gate import (
+    Baseline,
+    MetricQuery,
+    Metrics,
+    Notification,
+    RollbackHook,
+    Waiver,
+    Watch,
+    WatchEntry,
+)
 from gonogo.environment_inside import (
     ContainerPolicy,
     FirewallPolicyCheck,
@@ -74,14 +84,6 @@ EDGE_SECTIONS = (
 )
 INSIDE_SECTIONS = ("containers", "hosts", "firewall", "reachability")
 API_SECTIONS = ("dependencies", "flows", "bad_input", "openapi")
-UNSUPPORTED_SECTIONS = (
-    "metrics",
-    "watch",
-    "rollback",
-    "waivers",
-    "baseline",
-    "notify",
-)
 
 
 class Defaults(Section):
@@ -155,21 +157,6 @@ class GatePolicy(Section):
         return value
 
 
-def _unsupported(value: Any, info: ValidationInfo) -> Any:
-    if value is not None:
-        raise PydanticCustomError(
-            "gonogo",
-            f"section '{info.field_name}' is not supported yet by this gonogo version; "
-            "remove it (an ignored expectation would be a GO nobody earned)",
-        )
-    return value
-
-
-Unsupported = Annotated[
-    Any, BeforeValidator(_unsupported), Field(None, description="Not supported yet.")
-]
-
-
 class Environment(Section):
     """A deployment's expectations: the document `pytest --env NAME` verifies."""
 
@@ -204,12 +191,12 @@ class Environment(Section):
     bad_input: list[BadInput] = Field(default_factory=list)
     openapi: list[OpenApiSmoke] = Field(default_factory=list)
     load: LoadScenario | None = None
-    metrics: Unsupported
-    watch: Unsupported
-    rollback: Unsupported
-    waivers: Unsupported
-    baseline: Unsupported
-    notify: Unsupported
+    metrics: Metrics | None = None
+    watch: Watch | None = None
+    rollback: RollbackHook | None = None
+    waivers: list[Waiver] = Field(default_factory=list)
+    baseline: Baseline | None = None
+    notify: list[Notification] = Field(default_factory=list)
 
     @field_validator("base_url")
     @classmethod
@@ -238,6 +225,7 @@ class Environment(Section):
             self._check_unique_labels(section)
         self._check_host_references()
         self._check_health_references()
+        self._check_gate_references()
         for where, url in self._urls():
             if url is None and where.startswith("tls"):
                 raise PydanticCustomError(
@@ -321,6 +309,62 @@ class Environment(Section):
                     f"bad_input[{index}].healthy: no smoke check named {name!r}; "
                     f"expected one of {names or 'none'}",
                 )
+
+    def _check_gate_references(self) -> None:
+        """Watch entries name smoke checks and metrics queries; a baseline needs a load stage."""
+        queries = self.metrics.queries if self.metrics else []
+        alerts = self.metrics.alerts if self.metrics else []
+        for kind, used in (
+            ("queries", [q.name for q in queries]),
+            ("alerts", [a.name for a in alerts]),
+        ):
+            for index, name in enumerate(used):
+                if name in used[:index]:
+                    raise PydanticCustomError(
+                        "gonogo", f"metrics.{kind}[{index}].name: {name!r} is used twice"
+                    )
+        names = {
+            "smoke": [check.name for check in self.smoke],
+            "query": [query.name for query in queries],
+        }
+        labels: set[str] = set()
+        for index, entry in enumerate(self.watch.checks if self.watch else []):
+            kind = "smoke" if entry.smoke else "query"
+            subject = entry.smoke or entry.query
+            if subject not in names[kind]:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"watch.checks[{index}].{kind}: no {kind} named {subject!r}; "
+                    f"expected one of {names[kind] or 'none'}",
+                )
+            if entry.label in labels:
+                raise PydanticCustomError(
+                    "gonogo",
+                    f"watch.checks[{index}]: {entry.label!r} is watched twice (give one a `name`)",
+                )
+            labels.add(entry.label)
+        if self.baseline is not None and self.load is None:
+            raise PydanticCustomError(
+                "gonogo",
+                "baseline: compares the load stage's KPIs with an earlier run's; "
+                "expected a load section",
+            )
+
+    def watch_entries(self) -> list[WatchEntry]:
+        """What the watch window measures: the watch section's entries, or without one the wait
+        check three times in a row (the documents' rule) and every rollback query."""
+        if self.watch is not None:
+            return list(self.watch.checks)
+        entries = []
+        if self.wait is not None:
+            entries.append(WatchEntry(smoke=self.wait.check, consecutive_failures=3))
+        queries = self.metrics.queries if self.metrics else []
+        entries += [WatchEntry(query=query.name) for query in queries if query.rollback]
+        return entries
+
+    def metric_query(self, name: str) -> MetricQuery:
+        queries = self.metrics.queries if self.metrics else []
+        return next(query for query in queries if query.name == name)
 
     def health_check_after(self, entry: BadInput) -> SmokeCheck:
         """The smoke check that proves the service survived an entry's bad input."""
