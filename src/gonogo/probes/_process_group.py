@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["GroupRun", "group_members", "run_bounded"]
 
@@ -45,12 +46,15 @@ def run_bounded(
     bound_s: float,
     progress_prefix: str,
     progress: Callable[[str], None],
+    cwd: Path | None = None,
 ) -> GroupRun:
     """Run `command` (stdout and stderr together) for at most `bound_s` plus the stop signals;
-    lines starting with `progress_prefix` go to `progress`, the rest to the tail."""
+    lines starting with `progress_prefix` go to `progress`, the rest to the tail. `cwd` is the
+    working directory, by default ours."""
     started_at = time.time()
     process = subprocess.Popen(  # noqa: S603 - the caller's argv, as a list
         command,
+        cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
