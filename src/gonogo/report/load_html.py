@@ -16,10 +16,11 @@ from jinja2 import Environment
 from gonogo.latency import Histogram
 from gonogo.load_kpis import LoadSummary
 
-__all__ = ["load_report_html"]
+__all__ = ["LATENCY_SERIES", "RPS_COLOUR", "distribution_chart", "line_chart", "load_report_html"]
 
 _WIDTH, _HEIGHT, _PAD = 720, 220, 40
-_SERIES = (("p50_ms", "#2b8a3e"), ("p95_ms", "#e67700"), ("p99_ms", "#c92a2a"))
+LATENCY_SERIES = (("p50_ms", "#2b8a3e"), ("p95_ms", "#e67700"), ("p99_ms", "#c92a2a"))
+RPS_COLOUR = "#1971c2"
 _TEMPLATE = Environment(autoescape=True).from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gonogo load: {{ name }}</title>
@@ -56,11 +57,14 @@ def load_report_html(name: str, summary: LoadSummary, results: Mapping[str, Any]
     """The whole page; `results` is the Locust side's document, for the distribution."""
     rows = [("all", summary.total), *summary.per_request.items()]
     times = [point.t for point in summary.timeline]
-    latency = _line_chart(
+    latency = line_chart(
         times,
-        [([getattr(point, key) for point in summary.timeline], colour) for key, colour in _SERIES],
+        [
+            ([getattr(point, key) for point in summary.timeline], colour)
+            for key, colour in LATENCY_SERIES
+        ],
     )
-    rps = _line_chart(times, [([point.rps for point in summary.timeline], "#1971c2")])
+    rps = line_chart(times, [([point.rps for point in summary.timeline], RPS_COLOUR)])
     return _TEMPLATE.render(
         name=name,
         summary=summary,
@@ -71,8 +75,13 @@ def load_report_html(name: str, summary: LoadSummary, results: Mapping[str, Any]
     )
 
 
-def _line_chart(times: Sequence[int], series: Sequence[tuple[Sequence[float | None], str]]) -> str:
-    """Polylines over a shared time axis; a second without data breaks its line."""
+def line_chart(
+    times: Sequence[int],
+    series: Sequence[tuple[Sequence[float | None], str]],
+    x_label: str = "{} s",
+) -> str:
+    """Polylines over a shared time axis; a second without data breaks its line. `x_label`
+    formats the axis ends, for an axis counted in something other than seconds."""
     values = [v for points, _ in series for v in points if v is not None]
     if not times or not values:
         return "<p>no data</p>"
@@ -95,7 +104,7 @@ def _line_chart(times: Sequence[int], series: Sequence[tuple[Sequence[float | No
             else:
                 segment.append(f"{x(t):.1f},{y(v):.1f}")
         lines.append(_polyline(segment, colour))
-    return _svg([*lines, *_axes(f"{top:.4g}", f"{times[0]} s", f"{times[-1]} s")])
+    return _svg([*lines, *_axes(f"{top:.4g}", x_label.format(times[0]), x_label.format(times[-1]))])
 
 
 def _distribution(results: Mapping[str, Any]) -> str:
@@ -103,13 +112,19 @@ def _distribution(results: Mapping[str, Any]) -> str:
     merged = Histogram()
     for piece in results.get("slices", []):
         merged.merge(Histogram.from_dict(piece["histogram"]))
-    if not merged.count:
+    return distribution_chart(merged.bins(), merged.min_ms, merged.max_ms)
+
+
+def distribution_chart(bins: Sequence[tuple[float, int]], min_ms: float, max_ms: float) -> str:
+    """The bars for histogram `bins` ((ms, count) pairs, as `Histogram.bins()` and the decision
+    record's `latency_bins` give them), so load.html and the gate report draw them alike."""
+    if not any(count for _, count in bins):
         return "<p>no data</p>"
-    low, high = math.log10(max(merged.min_ms, 0.01)), math.log10(max(merged.max_ms, 0.011))
+    low, high = math.log10(max(min_ms, 0.01)), math.log10(max(max_ms, 0.011))
     edges = 40
     width = max(high - low, 1e-6) / edges
     counts = [0] * edges
-    for value_ms, count in merged.bins():
+    for value_ms, count in bins:
         value = math.log10(max(value_ms, 0.01))
         counts[min(edges - 1, max(0, int((value - low) / width)))] += count
     tallest = max(counts)
@@ -120,7 +135,7 @@ def _distribution(results: Mapping[str, Any]) -> str:
         for i, c in enumerate(counts)
         if c
     ]
-    return _svg([*bars, *_axes(str(tallest), f"{merged.min_ms:.3g} ms", f"{merged.max_ms:.4g} ms")])
+    return _svg([*bars, *_axes(str(tallest), f"{min_ms:.3g} ms", f"{max_ms:.4g} ms")])
 
 
 def _polyline(points: list[str], colour: str) -> str:
