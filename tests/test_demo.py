@@ -485,6 +485,22 @@ def test_cli_status_lists_running_components(
     )
 
 
+def test_cli_traffic_sends_a_bounded_stream_of_user_requests(
+    demo: DemoConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    switch(demo, "blue")
+    assert (
+        cli.main(["traffic", "--duration", "2s", "--rate", "10", "--dir", str(demo.run_dir)]) == 0
+    )
+    out = capsys.readouterr().out
+    # 20 requests in 2 s: 3 in 5 fine, 1 in 5 a feedback without its rating, which blue refuses.
+    assert re.fullmatch(
+        rf"demo traffic: 20 requests in [12]\.\d s to {demo.url}: 200 x12, 202 x4, 422 x4\n", out
+    ), out
+    assert cli.main(["traffic", "--rate", "1000", "--dir", str(demo.run_dir)]) == 2
+    assert "rate: expected 0 < requests/s <= 200" in capsys.readouterr().err
+
+
 def test_cli_reports_a_demo_error_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -511,6 +527,7 @@ def test_down_stops_exactly_its_own_processes(tmp_path: Path) -> None:
             "api-green",
             "nginx",
             "postgres",
+            "prometheus",
             "redis",
             "worker",
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics", "MetricsMiddleware"]
@@ -31,6 +31,9 @@ class Metrics:
             ["method", "path"],
             registry=self.registry,
         )
+        # process_cpu_seconds_total and process_resident_memory_bytes: the documents' CPU and
+        # memory alert rules read them.
+        ProcessCollector(registry=self.registry)
 
 
 class MetricsMiddleware:

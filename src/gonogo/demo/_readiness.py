@@ -39,6 +39,11 @@ def wait_ready(
         what = f"a login on {config.host}:{config.postgres_port} with the demo's password"
         _poll(config, name, pid, what, probe, deadline, timeout_s)
         ensure_schema(config, keys)
+    elif name == "prometheus":
+        url = f"http://{config.host}:{config.prometheus_port}/-/ready"
+        with httpx.Client(timeout=_PROBE_TIMEOUT_S, trust_env=False) as client:
+            probe = functools.partial(_ready_problem, client, url)
+            _poll(config, name, pid, f"{url} to answer 200", probe, deadline, timeout_s)
     else:
         release = colour if name == "nginx" else name.removeprefix("api-")
         wait_release(config, name, pid, release, deadline, timeout_s)
@@ -108,6 +113,14 @@ def _resp(*words: str) -> bytes:
         data = word.encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+def _ready_problem(client: httpx.Client, url: str) -> str | None:
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if response.status_code == 200 else f"HTTP {response.status_code}"
 
 
 def _release_problem(client: httpx.Client, url: str, release: str) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gonogo.demo._postgres import cluster
+from gonogo.demo._state import read_state
 from gonogo.demo.deployment import (
     COLOURS,
     DemoConfig,
@@ -20,6 +21,8 @@ from gonogo.demo.deployment import (
     switch,
     up,
 )
+from gonogo.demo.traffic import send_traffic
+from gonogo.durations import parse_duration
 
 __all__ = ["main"]
 
@@ -79,7 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     flip = commands.add_parser("switch", parents=[common], help="point nginx at a release")
     flip.add_argument("colour", choices=COLOURS, metavar="COLOUR", help="blue or green")
     flip.set_defaults(run=_switch)
+    users = commands.add_parser(
+        "traffic", parents=[common], help="send a bounded stream of user requests through nginx"
+    )
+    users.add_argument(
+        "--duration", type=_seconds, default=60.0, help="how long (30s, 5m; default 1m)"
+    )
+    users.add_argument("--rate", type=float, default=20.0, help="requests per second (default 20)")
+    users.set_defaults(run=_traffic)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _up(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
@@ -119,6 +137,24 @@ def _status(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
 
 def _switch(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
     print(f"demo switch: {_serving(switch(config, args.colour))}")
+    return EXIT_OK
+
+
+def _traffic(config: DemoConfig, args: argparse.Namespace, cwd: Path) -> int:
+    # The addresses the running demo was started with, as `status` reports them.
+    recorded = read_state(config)
+    target = recorded.config if recorded else config
+    try:
+        stats = send_traffic(target, duration_s=args.duration, rate=args.rate)
+    except ValueError as exc:
+        print(f"gonogo demo traffic: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    counts = ", ".join(f"{status} x{count}" for status, count in sorted(stats.statuses.items()))
+    line = f"{stats.sent} requests in {stats.elapsed_s:.1f} s to {target.url}: {counts}"
+    if not any(status.isdigit() for status in stats.statuses):
+        print(f"gonogo demo traffic: no answer at all ({line}); is the demo up?", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"demo traffic: {line}")
     return EXIT_OK
 
 

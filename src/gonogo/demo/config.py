@@ -18,7 +18,7 @@ __all__ = ["COLOURS", "COMPONENTS", "SECRET_VARIABLES", "DemoConfig"]
 
 COLOURS = ("blue", "green")
 # `status` lists them in this order and `down` signals them in reverse: the stores last.
-COMPONENTS = ("redis", "postgres", "api-blue", "api-green", "nginx")
+COMPONENTS = ("redis", "postgres", "api-blue", "api-green", "prometheus", "nginx")
 PORT_VARIABLES = {
     "http_port": "GONOGO_DEMO_HTTP_PORT",
     "https_port": "GONOGO_DEMO_HTTPS_PORT",
@@ -28,6 +28,7 @@ PORT_VARIABLES = {
     "postgres_port": "GONOGO_DEMO_POSTGRES_PORT",
     "admin_port": "GONOGO_DEMO_ADMIN_PORT",
     "worker_port": "GONOGO_DEMO_WORKER_PORT",
+    "prometheus_port": "GONOGO_DEMO_PROMETHEUS_PORT",
 }
 # What demo.env holds besides ports and paths: the login password for the suite, and the
 # store passwords its dependency checks need.
@@ -42,6 +43,7 @@ COMPONENT_PORTS = {
     "postgres": ("postgres_port",),
     "api-blue": ("blue_port",),
     "api-green": ("green_port",),
+    "prometheus": ("prometheus_port",),
     # The admin port listens only while green is active: the planted open port.
     "nginx": ("https_port", "http_port", "admin_port"),
 }
@@ -63,6 +65,7 @@ class DemoConfig:
     postgres_port: int = 15432
     admin_port: int = 18090
     worker_port: int = 18091
+    prometheus_port: int = 19090
 
     def __post_init__(self) -> None:
         if not self.run_dir.is_absolute():
@@ -165,6 +168,7 @@ def with_ports(config: DemoConfig, ports: Mapping[str, int]) -> DemoConfig:
         postgres_port=ports["postgres_port"],
         admin_port=ports["admin_port"],
         worker_port=ports["worker_port"],
+        prometheus_port=ports["prometheus_port"],
     )
 
 

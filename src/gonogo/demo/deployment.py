@@ -31,6 +31,7 @@ from gonogo.demo._processes import (
     stop,
     wait_gone,
 )
+from gonogo.demo._prometheus import prometheus_argv_for
 from gonogo.demo._readiness import wait_ready, wait_release
 from gonogo.demo._state import (
     Secrets,
@@ -128,8 +129,8 @@ def up(
     write_state(config, recorded.active if recorded else None)
 
     started: dict[str, int] = {}
-    # PostgreSQL last: on a first start its initdb runs while the APIs import.
-    for name in ("redis", "api-blue", "api-green", "postgres"):
+    # PostgreSQL last but one: on a first start its initdb runs while the APIs import.
+    for name in ("redis", "api-blue", "api-green", "postgres", "prometheus"):
         pid = running_pid(config, name)
         if pid is None:
             started[name] = _start(config, name, keys, colour)
@@ -249,6 +250,8 @@ def _start(config: DemoConfig, name: str, keys: Secrets, colour: str) -> int:
         found = prepare(config, keys)
         argv = found.server_argv(config.host, config.postgres_port)
         return spawn(config, name, argv, user=found.user)
+    if name == "prometheus":
+        return spawn(config, name, prometheus_argv_for(config))
     if name == "nginx":
         ensure_pki(config.run_dir)
         write_nginx_config(config, colour)
