@@ -1,6 +1,7 @@
 # The two commands of the README, plus the pieces they are made of.
 #   make demo   set up, start the demo deployment, run `pytest --env demo`, print the decision
 #   make test   the project's own tests (lint, types, then pytest against real services)
+#   make demo-rollback   green under traffic -> ROLLBACK -> hook switches to blue -> verified
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ENV := .gonogo/demo/demo.env
 
-.PHONY: demo test system venv lint type pytest bench demo-up demo-down demo-status demo-green demo-blue clean
+.PHONY: demo test system venv lint type pytest bench demo-up demo-down demo-status demo-green demo-blue demo-rollback clean
 
 demo: system venv demo-up
 	@set -a && . $(DEMO_ENV) && set +a && $(BIN)/python -m pytest --env demo
@@ -45,6 +46,7 @@ bench: system venv
 	$(BIN)/python bench/containers.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/rollback.py
 
 demo-up: system venv
 	@$(BIN)/gonogo demo up
@@ -61,7 +63,12 @@ demo-green: venv
 demo-blue: venv
 	@$(BIN)/gonogo demo switch blue
 
+# Exit 6 is the expected answer here: ROLLBACK, rolled back and verified.
+demo-rollback: system venv demo-up
+	@scripts/demo-rollback.sh; status=$$?; test $$status -eq 6 || exit $$status
+
 # --purge: the demo's PostgreSQL cluster lives outside .gonogo when run as root.
 clean: venv
 	@$(BIN)/gonogo demo down --purge
-	rm -rf $(VENV) .venv-bench .gonogo reports/*.json reports/*.xml
+	rm -rf $(VENV) .venv-bench .gonogo
+	find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

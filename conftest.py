@@ -8,4 +8,7 @@ pytest_plugins = [
     "fixtures.inside",
     "fixtures.api",
     "fixtures.load",
+    "fixtures.baseline",
+    "fixtures.metrics",
+    "fixtures.watch",
 ]

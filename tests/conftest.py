@@ -8,7 +8,12 @@ import pytest
 
 from gonogo.demo.deployment import DemoConfig, down, up
 
-pytest_plugins = ["tests.dependency_servers", "tests.suite_copy"]
+pytest_plugins = [
+    "tests.dependency_servers",
+    "tests.prometheus_server",
+    "tests.suite_copy",
+    "tests.webhook_receiver",
+]
 
 
 @pytest.fixture(scope="session")

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from gonogo.environment_gate import Notification
 from gonogo.notify import notify, slack_payload
 from gonogo.redaction import Redactor
-from tests.asgi_server import serve
 from tests.server_kit import Listener
+from tests.webhook_receiver import Receiver
 
 WEBHOOK_SECRET = "XoXb-s3cr3t-webhook-path"
 REPORT = Path("/var/lib/gonogo/reports/run-42/decision.json")
@@ -36,34 +28,6 @@ NO_GO: dict[str, Any] = {
     "duration_s": 12.5,
     "started_at": "2024-05-01T12:00:00Z",
 }
-
-
-@dataclass
-class Receiver:
-    """Every request it was sent, in order: path, lower-cased headers, body."""
-
-    base_url: str
-    received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-
-    def bodies(self) -> list[Any]:
-        return [json.loads(body) for _, _, body in self.received]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    record: list[tuple[str, dict[str, str], bytes]] = []
-
-    async def accept(request: Request) -> Response:
-        record.append((request.url.path, dict(request.headers), await request.body()))
-        if request.url.path.endswith("/fail"):
-            return PlainTextResponse(f"no_service at {request.url.path}", status_code=500)
-        if request.url.path.endswith("/moved"):
-            return RedirectResponse("/elsewhere", status_code=302)
-        return PlainTextResponse("ok")
-
-    app = Starlette(routes=[Route("/{path:path}", accept, methods=["POST"])])
-    with serve(app) as base_url:
-        yield Receiver(base_url, record)
 
 
 def send(url: str, record: dict[str, Any], **settings: Any) -> Any:

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
+from gonogo._gate_actions import DECISION_FILE, HTML_FILE, act_and_report
 from gonogo._section import SEVERITIES
 from gonogo.environment_file import LoadedEnvironment
 from gonogo.gate import CheckResult, Decision, Outcome, decide
-from gonogo.report.json import RunInfo, decision_record, write_decision
+from gonogo.report.json import RunInfo
 
 __all__ = ["DECISION_FILE", "GateSession", "RunState"]
-
-DECISION_FILE = "decision.json"
 
 
 @dataclass
@@ -34,8 +33,13 @@ class RunState:
     results: dict[str, CheckResult] = field(default_factory=dict)
     collection_errors: int = 0
     interrupted: bool = False
+    history_file: Path | None = None
+    post_rollback: bool = False  # this run verifies after a rollback hook: it acts on nothing
+    rollback_enabled: bool = False  # --rollback
     decision: Decision | None = None
     load: dict[str, Any] | None = None  # the load stage's KPIs, when it ran
+    watch: dict[str, Any] | None = None  # the watch window's timeline, when it ran
+    record: dict[str, Any] | None = None
 
 
 class GateSession:
@@ -57,12 +61,16 @@ class GateSession:
         properties = dict(report.user_properties)
         message = str(properties.get("gonogo_message", "")) if outcome == _outcome(report) else ""
         severity = str(properties.get("gonogo_severity", "major"))
+        evidence = properties.get("gonogo_evidence")
         self.run.results[report.nodeid] = CheckResult(
             id=report.nodeid.rpartition("::")[2],
             outcome=outcome,
             severity=severity if severity in SEVERITIES else "major",
             message=message or (previous.message if previous else ""),
             duration_s=report.duration + (previous.duration_s if previous else 0.0),
+            area=Path(report.nodeid.partition("::")[0]).stem.removeprefix("test_"),
+            trigger=outcome == "failed" and bool(properties.get("gonogo_trigger")),
+            evidence=evidence if isinstance(evidence, dict) else None,
         )
 
     def pytest_keyboard_interrupt(self) -> None:
@@ -73,9 +81,11 @@ class GateSession:
         run, loaded = self.run, self.loaded
         interrupted = run.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
         results = list(run.results.values())
+        environment = loaded.environment
         decision = decide(
             results,
-            block_on=loaded.environment.gate.block_on,
+            block_on=environment.gate.block_on,
+            waivers=environment.waivers,
             interrupted=interrupted,
             collection_errors=run.collection_errors,
         )
@@ -84,34 +94,47 @@ class GateSession:
         if not keep and not interrupted:
             session.exitstatus = decision.verdict.exit_code
         info = RunInfo(
-            environment=loaded.environment.name,
+            environment=environment.name,
             environment_file=loaded.path,
             started_at=run.started_at,
             finished_at=datetime.now(UTC),
             exit_code=int(session.exitstatus),
+            interrupted=interrupted,
         )
-        record = decision_record(decision, results, info, load=run.load)
-        write_decision(run.report_dir / DECISION_FILE, record, loaded.redactor)
+        record, exit_code = act_and_report(session.config, run, loaded, decision, results, info)
+        run.record = record
+        if not keep and not interrupted:
+            session.exitstatus = exit_code
         session.config.hook.pytest_gonogo_decision(
             config=session.config, decision=decision, record=record
         )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        decision = self.run.decision
+        decision, record = self.run.decision, self.run.record or {}
         if decision is None:
             return
         redact = self.loaded.redactor.redact
-        terminalreporter.section(f"gonogo decision: {decision.verdict.label}")
+        verdict = decision.verdict.label
+        terminalreporter.section(f"gonogo decision: {verdict}")
         blocking_ids = {r.id for r in decision.blocking}
         for reason in decision.reasons:
             if not any(reason.startswith(i + " ") for i in blocking_ids):
-                terminalreporter.line(redact(f"NO-GO because {reason}"), red=True)
-        for title, results in (("blocking", decision.blocking), ("warnings", decision.warnings)):
+                terminalreporter.line(redact(f"{verdict} because {reason}"), red=True)
+        groups = (
+            ("rollback triggers", decision.triggers),
+            ("blocking", tuple(r for r in decision.blocking if r not in decision.triggers)),
+            ("warnings", decision.warnings),
+        )
+        for title, results in groups:
             if results:
                 terminalreporter.line(f"{title} ({len(results)}):")
             for r in results:
                 finding = r.message.splitlines()[0] if r.message else ""
                 terminalreporter.line(redact(f"  {r.id} [{r.severity}, {r.outcome}] {finding}"))
+        for line in _waiver_lines(decision):
+            terminalreporter.line(redact(line), yellow=True)
+        for line in _action_lines(record):
+            terminalreporter.line(redact(line))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         decision, loaded = self.run.decision, self.loaded
@@ -119,18 +142,20 @@ class GateSession:
         if decision is None or reporter is None:
             return
         label = decision.verdict.label
-        detail = (
-            f"{len(decision.blocking)} blocking"
-            if decision.blocking
-            else (
-                f"{len(decision.warnings)} warnings" if decision.warnings else "all checks passed"
-            )
-        )
-        if decision.reasons and not decision.blocking:
+        if decision.triggers:
+            detail = f"{len(decision.triggers)} rollback trigger(s) fired"
+        elif decision.blocking:
+            detail = f"{len(decision.blocking)} blocking"
+        elif decision.reasons:
             detail = decision.reasons[0]
+        elif decision.warnings:
+            detail = f"{len(decision.warnings)} warnings"
+        else:
+            detail = "all checks passed"
         reporter.write_line(
             f"gonogo: {label} for {loaded.environment.name} ({detail}); "
-            f"decision record {self.run.report_dir / DECISION_FILE}",
+            f"decision record {self.run.report_dir / DECISION_FILE}, "
+            f"report {self.run.report_dir / HTML_FILE}",
             bold=True,
             green=label == "GO",
             red=label != "GO",
@@ -153,3 +178,36 @@ def _outcome(report: pytest.TestReport) -> Outcome:
     if report.skipped:
         return "xfailed" if hasattr(report, "wasxfail") else "skipped"
     return "failed" if report.when == "call" else "error"
+
+
+def _waiver_lines(decision: Decision) -> list[str]:
+    lines = [
+        f"waived: {result.id} [{result.outcome}] ({waiver.reason}; until "
+        f"{waiver.expires.isoformat()})"
+        for result, waiver in decision.waived
+    ]
+    lines += [
+        f"expired waiver: {w.check} expired on {w.expires.isoformat()}: no longer waives"
+        for w in decision.expired_waivers
+    ]
+    lines += [
+        f"unused waiver: {w.check} waives nothing this run (remove it?)"
+        for w in decision.unused_waivers
+    ]
+    return lines
+
+
+def _action_lines(record: dict[str, Any]) -> list[str]:
+    """What the gate did after deciding: the rollback hook, its verification, notifications."""
+    lines = []
+    rollback = record.get("rollback")
+    if rollback:
+        lines.append(f"rollback: {rollback['note']}")
+        if rollback.get("output"):
+            tail = rollback["output"].strip().splitlines()[-5:]
+            lines += [f"  hook| {line}" for line in tail]
+    for delivery in record.get("notifications", []):
+        state = f"status {delivery['status']}" if delivery["status"] else "not delivered"
+        problem = f": {delivery['error']}" if delivery["error"] else ""
+        lines.append(f"notified {delivery['url']}: {state}{problem}")
+    return lines

@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gonogo.demo.cli import main as demo_main
 
         return demo_main(args[1:])
+    if args[:1] == ["history"]:
+        from gonogo.history_cli import main as history_main
+
+        return history_main(args[1:])
     parser = _parser()
     options = parser.parse_args(args)
     if options.command == "schema":
@@ -73,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gonogo",
         description="Deployment verification gate. Run checks with `pytest --env NAME`.",
-        epilog="gonogo demo up|down|status|switch COLOUR  drives the local demo deployment.",
+        epilog="gonogo demo up|down|status|switch COLOUR|traffic  drives the local demo "
+        "deployment; gonogo history [--env NAME] shows the run history and its trends.",
     )
     parser.add_argument("--version", action="version", version=f"gonogo {__version__}")
     commands = parser.add_subparsers(dest="command")

@@ -7,7 +7,7 @@ file (so an error names the file that holds the key), merge base-first, then val
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from gonogo._interpolate import interpolate
 from gonogo._validation_errors import describe_validation_error
 from gonogo._yaml import read_yaml
 from gonogo.environment import SENSITIVE_HEADERS, Environment
+from gonogo.environment_gate import Watch
 from gonogo.errors import EnvironmentFileError
 from gonogo.redaction import Redactor
 
@@ -25,6 +26,7 @@ __all__ = [
     "available_environments",
     "load_environment",
     "resolve_environment_path",
+    "with_watch",
 ]
 
 MAX_EXTENDS_DEPTH = 10
@@ -37,6 +39,23 @@ class LoadedEnvironment:
     environment: Environment
     path: Path
     redactor: Redactor
+
+
+def with_watch(loaded: LoadedEnvironment, duration_s: float) -> LoadedEnvironment:
+    """The environment with its watch window lasting `duration_s` (`--watch`); without a watch
+    section, the default entries (`Environment.watch_entries`) are watched every 10 s."""
+    environment = loaded.environment
+    if environment.watch is not None:
+        watch = environment.watch.model_copy(update={"duration": duration_s})
+    else:
+        entries = environment.watch_entries()
+        if not entries:
+            raise EnvironmentFileError(
+                f"{loaded.path}: nothing to watch: expected a watch section, a wait check, or "
+                "a metrics query with rollback: true"
+            )
+        watch = Watch(duration=duration_s, checks=entries)
+    return replace(loaded, environment=environment.model_copy(update={"watch": watch}))
 
 
 def available_environments(directory: Path) -> list[str]:

@@ -273,6 +273,7 @@ class Notification(Section):
     """A webhook told about the decision (a Slack-compatible JSON message), once, bounded."""
 
     url: FullUrl = Field(repr=False)
-    on: list[Verdict] = Field(default_factory=_problem_verdicts)
+    # `when`, not `on`: YAML 1.1 reads a bare `on` key as the boolean true.
+    when: list[Verdict] = Field(default_factory=_problem_verdicts)
     timeout_s: Seconds = 5.0
     headers: dict[str, str] = Field(default_factory=dict, repr=False)

@@ -66,6 +66,7 @@ class WindowRule(Section):
         None, description="Breached by the KPI computed over any window this long."
     )
     request: str | None = Field(None, description="One request name; default all requests.")
+    rollback: bool = Field(False, description="A breach is a rollback trigger.")
 
     @model_validator(mode="after")
     def _one_bound_one_span(self) -> WindowRule:

@@ -95,6 +95,8 @@ class LoadSummary:
     workers: int
     cpu_percent: float | None  # the generator's mean after spawning, as percent of all cores
     cores: int
+    # (ms, count) of every response: what a baseline's Mann-Whitney test compares.
+    latency_bins: list[tuple[float, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for load.json and the decision record: every KPI, asked for or not, so a
@@ -167,6 +169,7 @@ def summarise(
         workers=int(results["workers"]),
         cpu_percent=cpu_percent,
         cores=cores,
+        latency_bins=total.histogram.bins(),
     )
 
 

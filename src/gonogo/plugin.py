@@ -7,6 +7,7 @@ process, after every worker's reports are in.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from gonogo import hookspecs
 from gonogo._gate_session import GateSession, RunState
+from gonogo.durations import parse_duration
 from gonogo.environment import (
     API_SECTIONS,
     EDGE_SECTIONS,
@@ -29,6 +31,7 @@ from gonogo.environment_file import (
     available_environments,
     load_environment,
     resolve_environment_path,
+    with_watch,
 )
 from gonogo.errors import GonogoError
 from gonogo.probes.dependencies import missing_drivers
@@ -36,7 +39,9 @@ from gonogo.targets import TARGETS
 
 NOT_APPLICABLE = "gonogo_not_applicable"
 _SPENDS_ALLOWANCE = "rate_limit"
+_WATCHES = "watch_entry"
 JUNIT_FILE = "junit.xml"
+HISTORY_FILE = "history.sqlite"
 
 
 _RUN = pytest.StashKey[RunState]()
@@ -68,12 +73,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="let the load stage run against a protected environment whose load section "
         "also allows it (both are required)",
     )
+    group.addoption(
+        "--watch",
+        dest="gonogo_watch",
+        metavar="DURATION",
+        type=_duration_option,
+        help="watch window after the checks (30s, 10m): re-run the watch checks every interval "
+        "and fire rollback triggers; overrides the environment's watch.duration, 0 skips it",
+    )
+    group.addoption(
+        "--rollback",
+        dest="gonogo_rollback",
+        action="store_true",
+        help="on ROLLBACK, run the environment's rollback hook and verify again afterwards",
+    )
+    group.addoption(
+        "--history",
+        dest="gonogo_history",
+        metavar="FILE",
+        help="SQLite run history for trends and baselines (default: ini gonogo_history, "
+        f"else REPORT_DIR/{HISTORY_FILE}); 'none' keeps no history",
+    )
+    group.addoption(
+        "--gonogo-post-rollback",
+        dest="gonogo_post_rollback",
+        action="store_true",
+        help=argparse.SUPPRESS,  # the verification run after a rollback hook: no hook, no history
+    )
     parser.addini(
         "gonogo_environments_dir",
         "directory holding NAME.yaml environment files for --env NAME",
         default="environments",
     )
     parser.addini("gonogo_report_dir", "default directory for gonogo reports", default="reports")
+    parser.addini("gonogo_history", "SQLite file of the run history", default="")
+
+
+def _duration_option(value: str) -> float:
+    try:
+        return parse_duration(value.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -88,6 +128,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "e2e: declarative API flows, step by step, cleaning up after themselves"
+    )
+    config.addinivalue_line(
+        "markers", "metrics: Prometheus queries held to bounds, and alert rules not firing"
+    )
+    config.addinivalue_line(
+        "markers", "watch: the watch window, re-measuring after the checks (rollback triggers)"
     )
     config.addinivalue_line("markers", "critical: a failure of this check is always NO-GO")
     config.addinivalue_line("markers", f"{NOT_APPLICABLE}: the environment declares no target")
@@ -108,11 +154,29 @@ def pytest_configure(config: pytest.Config) -> None:
         missing = missing_drivers(loaded.environment.dependencies)
         if missing:
             raise pytest.UsageError(f"gonogo: {path}: " + "; ".join(missing))
+        watch_s = config.getoption("gonogo_watch")
+        if watch_s is not None:
+            try:
+                loaded = with_watch(loaded, watch_s)
+            except GonogoError as exc:
+                raise pytest.UsageError(f"gonogo: --watch: {exc}") from None
     config.stash[_RUN] = RunState(
-        loaded=loaded, report_dir=report_dir, environments_dir=environments_dir
+        loaded=loaded,
+        report_dir=report_dir,
+        environments_dir=environments_dir,
+        history_file=_history_file(config, report_dir),
+        post_rollback=bool(config.getoption("gonogo_post_rollback")),
+        rollback_enabled=bool(config.getoption("gonogo_rollback")),
     )
     if loaded is not None and not _is_worker(config) and not config.option.xmlpath:
         config.option.xmlpath = str(report_dir / JUNIT_FILE)
+
+
+def _history_file(config: pytest.Config, report_dir: Path) -> Path | None:
+    chosen = config.getoption("gonogo_history") or str(config.getini("gonogo_history"))
+    if chosen == "none":
+        return None
+    return Path(chosen).resolve() if chosen else report_dir / HISTORY_FILE
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -173,8 +237,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not_applicable:
         config.hook.pytest_deselected(items=not_applicable)
         items[:] = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
-    # A rate-limit burst spends the limit's allowance: the rest of the run goes first.
-    items.sort(key=lambda item: _SPENDS_ALLOWANCE in getattr(item, "fixturenames", ()))
+    # A rate-limit burst spends the limit's allowance: the rest of the run goes first. The
+    # watch window comes last of all: it watches the deployment the other checks judged.
+    items.sort(
+        key=lambda item: (
+            _WATCHES in getattr(item, "fixturenames", ()),
+            _SPENDS_ALLOWANCE in getattr(item, "fixturenames", ()),
+        )
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -188,7 +258,11 @@ def pytest_runtest_makereport(
     if loaded is None:
         return report
     redact = loaded.redactor.redact
-    properties = [(k, v) for k, v in report.user_properties if not k.startswith("gonogo_")]
+    properties = [
+        (k, _redacted(v, redact)) if k == "gonogo_evidence" else (k, v)
+        for k, v in report.user_properties
+        if k not in ("gonogo_severity", "gonogo_message")
+    ]
     properties.append(("gonogo_severity", _severity(item, loaded.environment)))
     if call.excinfo is not None:
         finding = redact(_finding(call.excinfo))
@@ -205,6 +279,12 @@ def pytest_runtest_makereport(
     report.sections = [(title, redact(body)) for title, body in report.sections]
     report.user_properties = properties
     return report
+
+
+def _redacted(value: Any, redact: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: redact(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 def _finding(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -268,6 +348,45 @@ def record_load_kpis(config: pytest.Config, kpis: dict[str, Any]) -> None:
     """Hand the load stage's KPIs to the decision record, where rollback triggers and baseline
     comparisons read them."""
     config.stash[_RUN].load = kpis
+
+
+def record_watch(config: pytest.Config, watch: dict[str, Any]) -> None:
+    """Hand the watch window's timeline to the decision record and the HTML report."""
+    config.stash[_RUN].watch = watch
+
+
+def history_file(config: pytest.Config) -> Path | None:
+    """The run history's SQLite file, or None when the run keeps no history."""
+    return config.stash[_RUN].history_file
+
+
+class Evidence:
+    """What a check measured, against what, and what it saw: the decision record and the HTML
+    report show it beside the finding. `trigger=True` marks a failure as a rollback trigger."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+
+    def __call__(
+        self,
+        *,
+        measured: str | float | None = None,
+        threshold: str | float | None = None,
+        detail: str | None = None,
+        trigger: bool = False,
+    ) -> None:
+        properties = self._item.user_properties
+        properties[:] = [(k, v) for k, v in properties if k != "gonogo_evidence"]
+        evidence = {"measured": measured, "threshold": threshold, "detail": detail}
+        properties.append(("gonogo_evidence", evidence))
+        if trigger:
+            properties.append(("gonogo_trigger", True))
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Record a check's measured value, threshold and evidence (see `Evidence`)."""
+    return Evidence(request.node)
 
 
 @pytest.fixture(scope="session")

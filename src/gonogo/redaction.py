@@ -50,6 +50,17 @@ class Redactor:
     def contains_secret(self, text: str) -> bool:
         return any(spelling in text for spelling in self._spellings)
 
+    def redact_data(self, data: Any) -> Any:
+        """A copy of JSON-like data with every string (keys too) redacted: records travel to
+        a history file and a webhook as data, not as one text."""
+        if isinstance(data, str):
+            return self.redact(data)
+        if isinstance(data, dict):
+            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.redact_data(item) for item in data]
+        return data
+
 
 def credentials_in(document: Any) -> set[str]:
     """String values under credential-like keys (`access_token`, `password`, `api_key`) of a

@@ -82,4 +82,11 @@ TARGETS: dict[str, Selector] = {
     "load_scenario": lambda env: [env.load] if env.load else [],
     "load_kpi": lambda env: kpi_targets(env.load),
     "load_window": lambda env: env.load.windows if env.load else [],
+    "metric_query": lambda env: env.metrics.queries if env.metrics else [],
+    "alert_rule": lambda env: env.metrics.alerts if env.metrics else [],
+    "watch_entry": lambda env: env.watch.checks if env.watch and env.watch.duration else [],
+    "baseline_kpi": lambda env: env.baseline.kpis if env.baseline else [],
+    "baseline_latency": lambda env: (
+        [env.baseline.latency_test] if env.baseline and env.baseline.latency_test else []
+    ),
 }
