@@ -265,5 +265,5 @@ def test_password_never_reaches_output_or_reports(blue: DemoConfig, tmp_path: Pa
     assert {c["id"]: c["outcome"] for c in record["checks"]}[flow_cleanup] == "passed"
     for secret in secrets:
         assert secret not in output
-        for report in reports.iterdir():
-            assert secret not in report.read_text(), report.name
+        for report in (path for path in reports.rglob("*") if path.is_file()):
+            assert secret.encode() not in report.read_bytes(), report.name

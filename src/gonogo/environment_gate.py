@@ -176,6 +176,25 @@ class Watch(Section):
     interval: PositiveDuration = 10.0
     checks: list[WatchEntry] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _count_sets_duration(cls, data: Any) -> Any:
+        """Argo's `count` (measurements per entry) instead of a duration: count 5 at 30s is
+        a first measurement and four more, 2m."""
+        if not isinstance(data, dict) or "count" not in data:
+            return data
+        if "duration" in data:
+            raise PydanticCustomError("gonogo", "expected `duration` or `count`, not both")
+        count = data["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            raise PydanticCustomError(
+                "gonogo",
+                f"count: expected a whole number of measurements, 1 to 10000, not {count!r}",
+            )
+        interval = parse_duration(data.get("interval", 10.0))
+        rest = {key: value for key, value in data.items() if key != "count"}
+        return {**rest, "duration": (count - 1) * interval}
+
     @property
     def count(self) -> int:
         """Measurements per entry: one at the start, then one every interval."""

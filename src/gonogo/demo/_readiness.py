@@ -13,13 +13,16 @@ import httpx
 
 from gonogo.demo._postgres import connection_problem, ensure_schema
 from gonogo.demo._processes import POLL_S, is_ours, log_tail
+from gonogo.demo._prometheus import JOB
 from gonogo.demo._state import Secrets
 from gonogo.demo.config import DemoConfig, component_port
-from gonogo.errors import DemoError
+from gonogo.errors import DemoError, GonogoError
+from gonogo.probes.prometheus import instant_query
 
 __all__ = ["wait_ready", "wait_release"]
 
 _PROBE_TIMEOUT_S = 1.0
+_HISTORY_S = 12  # scrapes, one a second: longer than the demo's longest query window
 
 
 def wait_ready(
@@ -44,6 +47,12 @@ def wait_ready(
         with httpx.Client(timeout=_PROBE_TIMEOUT_S, trust_env=False) as client:
             probe = functools.partial(_ready_problem, client, url)
             _poll(config, name, pid, f"{url} to answer 200", probe, deadline, timeout_s)
+        # The demo's queries judge 10 s windows of rates: a Prometheus younger than that has
+        # nothing to judge them on, and its answer would rightly be "no data".
+        base = f"http://{config.host}:{config.prometheus_port}"
+        probe = functools.partial(_history_problem, base)
+        what = f"{_HISTORY_S} s of scrapes of both releases in {base}"
+        _poll(config, name, pid, what, probe, deadline, timeout_s)
     else:
         release = colour if name == "nginx" else name.removeprefix("api-")
         wait_release(config, name, pid, release, deadline, timeout_s)
@@ -113,6 +122,16 @@ def _resp(*words: str) -> bytes:
         data = word.encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+def _history_problem(base_url: str) -> str | None:
+    query = f'min(count_over_time(up{{job="{JOB}"}}[{_HISTORY_S + 3}s]))'
+    try:
+        series = instant_query(base_url, query, timeout_s=_PROBE_TIMEOUT_S)
+    except GonogoError as exc:
+        return str(exc)
+    samples = series[0].points[-1][1] if series and series[0].points else 0.0
+    return None if samples >= _HISTORY_S else f"{samples:g} scrapes so far"
 
 
 def _ready_problem(client: httpx.Client, url: str) -> str | None:
