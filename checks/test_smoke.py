@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.http import Readiness, SmokeFetcher
 from gonogo.environment import SmokeCheck, Wait
-from gonogo.json_paths import MISSING, lookup
+from gonogo.smoke_judge import json_field_problems
 
 pytestmark = pytest.mark.smoke
 
@@ -38,13 +38,7 @@ def test_json_fields_match(smoke_json_check: SmokeCheck, fetch_smoke: SmokeFetch
             f"body: {response.excerpt()}",
             pytrace=False,
         )
-    wrong = []
-    for path, expected in smoke_json_check.expect.json_fields.items():
-        found, missing_at = lookup(document, path)
-        if found is MISSING:
-            wrong.append(f"{path} is missing (no {missing_at!r})")
-        elif found != expected:
-            wrong.append(f"{path} is {found!r}, expected {expected!r}")
+    wrong = json_field_problems(smoke_json_check.expect.json_fields, document)
     assert not wrong, (
         f"{smoke_json_check.name} ({response.url}): {'; '.join(wrong)}; body: {response.excerpt()}"
     )
