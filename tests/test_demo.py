@@ -577,7 +577,7 @@ def test_up_names_what_it_waited_for_and_shows_the_log(tmp_path: Path) -> None:
             up(config, timeout_s=0)
     finally:
         down(config, purge=True)
-    names = "(redis|postgres|api-blue|api-green|nginx)"
+    names = "(redis|postgres|api-blue|api-green|prometheus|nginx)"
     assert re.match(
         rf"{names} \(pid \d+\) not ready within 0 s: waited for .+; last answer: .+; "
         rf"last \d+ lines of {re.escape(str(config.run_dir))}/logs/{names}\.log:\n--- ",

@@ -249,7 +249,9 @@ def test_password_never_reaches_output_or_reports(blue: DemoConfig, tmp_path: Pa
         )
     ]
     reports = tmp_path / "reports"
-    done, record = run_suite(blue, reports, "--tb=long", "-l", "-vv", "-rA", env_file=env_file)
+    done, record = run_suite(
+        blue, reports, "--tb=long", "-l", "-vv", "-rA", env_file=env_file, marks=NO_TIMING
+    )
     assert done.returncode == 1
     assert set(record["blocking"]) == {
         "test_status_is_expected[login]",

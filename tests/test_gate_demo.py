@@ -47,16 +47,17 @@ def error_ratio(demo: DemoConfig) -> MetricQuery:
     return MetricQuery.model_validate(query)
 
 
-def wait_for_breach(demo: DemoConfig, timeout_s: float = 60) -> None:
-    """Until Prometheus shows green's 5xx ratio above its bound for the whole window."""
+def wait_for_error_ratio(demo: DemoConfig, state: str, timeout_s: float = 60) -> None:
+    """Until Prometheus judges the 5xx ratio `state`: "breach" once green's 500s have held for
+    the whole window, "ok" once an earlier test's 500s have left it."""
     base_url = f"http://127.0.0.1:{demo.prometheus_port}"
     deadline = time.monotonic() + timeout_s
     while True:
         verdict = evaluate(error_ratio(demo), base_url, now=time.time(), timeout_s=5).verdict
-        if verdict.state == "breach":
+        if verdict.state == state:
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"no breach within {timeout_s:g} s: {verdict.detail}")
+            pytest.fail(f"error-ratio not {state} within {timeout_s:g} s: {verdict.detail}")
         time.sleep(1)
 
 
@@ -81,7 +82,7 @@ def green(demo: DemoConfig) -> Iterator[DemoConfig]:
 
 def test_green_under_traffic_is_rolled_back_and_verified(green: DemoConfig, tmp_path: Path) -> None:
     with users(green):
-        wait_for_breach(green)
+        wait_for_error_ratio(green, "breach")
         done, record = run_suite(green, tmp_path, "--rollback", marks=GATE_MARKS)
     assert done.returncode == 6, done.stdout[-3000:]
     assert record["decision"] == "ROLLBACK"
@@ -105,7 +106,7 @@ def test_green_under_traffic_is_rolled_back_and_verified(green: DemoConfig, tmp_
 
 def test_without_rollback_enabled_the_hook_does_not_run(green: DemoConfig, tmp_path: Path) -> None:
     with users(green):
-        wait_for_breach(green)
+        wait_for_error_ratio(green, "breach")
         done, record = run_suite(green, tmp_path, marks="metrics")
     assert done.returncode == 6, done.stdout[-3000:]
     assert record["rollback"]["ran"] is False
@@ -122,7 +123,7 @@ def test_a_hanging_hook_is_killed_at_its_timeout(green: DemoConfig, tmp_path: Pa
     }
     env_file = environment_copy(tmp_path / "env", rollback=hook)
     with users(green):
-        wait_for_breach(green)
+        wait_for_error_ratio(green, "breach")
         done, record = run_suite(
             green, tmp_path / "reports", "--rollback", env_file=env_file, marks="metrics"
         )
@@ -140,7 +141,7 @@ def test_a_hanging_hook_is_killed_at_its_timeout(green: DemoConfig, tmp_path: Pa
 def test_blue_under_traffic_holds_through_the_watch(demo: DemoConfig, tmp_path: Path) -> None:
     switch(demo, "blue")
     with users(demo):
-        time.sleep(3)  # a few scrapes of traffic, so the ratio has data
+        wait_for_error_ratio(demo, "ok")
         done, record = run_suite(demo, tmp_path, marks="watch")
     assert done.returncode == 0, done.stdout[-3000:]
     watch = record["watch"]
