@@ -49,8 +49,13 @@ def error_ratio(demo: DemoConfig) -> MetricQuery:
 
 def wait_for_error_ratio(demo: DemoConfig, state: str, timeout_s: float = 60) -> None:
     """Until Prometheus judges the 5xx ratio `state`: "breach" once green's 500s have held for
-    the whole window, "ok" once an earlier test's 500s have left it."""
+    the whole window, "ok" once an earlier test's 500s have left it.
+
+    A breach counts only once the window holds nothing from before this test's users started:
+    an earlier test's green could otherwise look like a breach that is about to end."""
     base_url = f"http://127.0.0.1:{demo.prometheus_port}"
+    if state == "breach":
+        time.sleep(error_ratio(demo).for_s + 1)
     deadline = time.monotonic() + timeout_s
     while True:
         verdict = evaluate(error_ratio(demo), base_url, now=time.time(), timeout_s=5).verdict
