@@ -43,15 +43,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gonogo.demo.deployment import DemoConfig, down, status, up
+from _demo import demo_as_found
+
+from gonogo.demo.deployment import DemoConfig
 from gonogo.environment_dependencies import Dependency
 from gonogo.environment_file import LoadedEnvironment, load_environment
-from gonogo.errors import DemoError, GonogoError, TargetUnreachableError
+from gonogo.errors import GonogoError, TargetUnreachableError
 from gonogo.flows import FlowRun, run_flow
 from gonogo.probes.dependencies import DependencyFacts, probe_dependency
 from gonogo.probes.http import tls_context
@@ -83,7 +83,10 @@ def main() -> int:
         print("not found:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
     try:
-        with _demo() as config, tempfile.TemporaryDirectory(prefix="gonogo-bench-api-") as tmp:
+        with (
+            demo_as_found(Path.cwd()) as config,
+            tempfile.TemporaryDirectory(prefix="gonogo-bench-api-") as tmp,
+        ):
             variables = config.variables()
             loaded = load_environment(
                 REPO / "environments" / "demo.yaml", {**os.environ, **variables}
@@ -127,30 +130,6 @@ def _tool(name: str) -> str | None:
         versioned = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
         found = str(versioned[-1]) if versioned else None
     return found
-
-
-@contextmanager
-def _demo() -> Iterator[DemoConfig]:
-    """The demo as found, or one started here and stopped again: it is left as it was."""
-    config = DemoConfig.from_environ(os.environ, Path.cwd())
-    found = status(config)
-    running = [component.running for component in found.components]
-    if all(running):
-        print(f"demo: {found.url}, serving {found.active}, already running; left running")
-        yield config
-        return
-    if any(running):
-        names = ", ".join(c.name for c in found.components if not c.running)
-        raise DemoError(
-            f"demo partly running ({names} not); `gonogo demo up` or `gonogo demo down` first, "
-            "so this script can leave it as it found it"
-        )
-    print(f"demo: not running; starting it in {config.run_dir}, stopped again at the end")
-    try:
-        up(config)  # inside: a start that fails half-way is stopped too
-        yield config
-    finally:
-        down(config)
 
 
 def _dependencies(config: DemoConfig, variables: dict[str, str]) -> list[Dependency]:

@@ -54,8 +54,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from _demo import demo_as_found
+
 from gonogo.demo.config import SECRET_VARIABLES
-from gonogo.demo.deployment import DemoConfig, down, status, switch, up
+from gonogo.demo.deployment import DemoConfig, status, switch
 from gonogo.demo.traffic import MAX_DURATION_S, send_traffic
 from gonogo.errors import GonogoError
 
@@ -170,7 +172,7 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     try:
         with (
-            _demo() as config,
+            demo_as_found(REPO) as config,
             _users(config, args.rounds),
             tempfile.TemporaryDirectory(prefix="gonogo-bench-rollback-") as tmp,
         ):
@@ -183,30 +185,6 @@ def main() -> int:
     for problem in failed:
         print(f"not a verified rollback: {problem}", file=sys.stderr)
     return 1 if failed else 0
-
-
-@contextmanager
-def _demo() -> Iterator[DemoConfig]:
-    """The demo as found, or one started here and stopped again: it is left as it was."""
-    config = DemoConfig.from_environ(os.environ, REPO)
-    found = status(config)
-    running = [component.running for component in found.components]
-    if all(running):
-        print(f"demo: {found.url}, serving {found.active}, already running; left running")
-        yield config
-        return
-    if any(running):
-        names = ", ".join(c.name for c in found.components if not c.running)
-        raise GonogoError(
-            f"demo partly running ({names} not); `gonogo demo up` or `gonogo demo down` first, "
-            "so this script can leave it as it found it"
-        )
-    print(f"demo: not running; starting it in {config.run_dir}, stopped again at the end")
-    try:
-        up(config)  # inside: a start that fails half-way is stopped too
-        yield config
-    finally:
-        down(config)
 
 
 @contextmanager

@@ -259,7 +259,7 @@ def pytest_runtest_makereport(
         return report
     redact = loaded.redactor.redact
     properties = [
-        (k, _redacted(v, redact)) if k == "gonogo_evidence" else (k, v)
+        (k, loaded.redactor.redact_data(v)) if k == "gonogo_evidence" else (k, v)
         for k, v in report.user_properties
         if k not in ("gonogo_severity", "gonogo_message")
     ]
@@ -279,12 +279,6 @@ def pytest_runtest_makereport(
     report.sections = [(title, redact(body)) for title, body in report.sections]
     report.user_properties = properties
     return report
-
-
-def _redacted(value: Any, redact: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: redact(v) if isinstance(v, str) else v for k, v in value.items()}
-    return value
 
 
 def _finding(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
