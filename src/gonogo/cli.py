@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gonogo.demo.cli import main as demo_main
 
         return demo_main(args[1:])
+    if args[:1] == ["snapshot"]:
+        from gonogo.snapshot_cli import main as snapshot_main
+
+        return snapshot_main(args[1:])
     if args[:1] == ["history"]:
         from gonogo.history_cli import main as history_main
 
@@ -77,14 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gonogo",
         description="Deployment verification gate. Run checks with `pytest --env NAME`.",
-        epilog="gonogo demo up|down|status|switch COLOUR|traffic  drives the local demo "
-        "deployment; gonogo history [--env NAME] shows the run history and its trends.",
+        epilog="gonogo snapshot URL... writes an environment file from a live deployment; "
+        "gonogo demo up|down|status|switch COLOUR|traffic drives the local demo deployment; "
+        "gonogo history [--env NAME] shows the run history and its trends.",
     )
     parser.add_argument("--version", action="version", version=f"gonogo {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("schema", help="print the JSON Schema of environment files")
     validate = commands.add_parser("validate", help="check environment files without running")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    commands.add_parser("snapshot", help="write an environment file from a live deployment")
     commands.add_parser("demo", help="start, stop, inspect or switch the demo deployment")
     return parser
 

@@ -29,6 +29,7 @@ __all__ = [
     "RateLimit",
     "Redirect",
     "TlsPolicy",
+    "port_ranges",
 ]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -45,7 +46,7 @@ _DIGEST_PROTOCOLS: tuple[TlsVersion, ...] = ("TLSv1.2", "TLSv1.3")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
-def _port_ranges(value: Any) -> Any:
+def port_ranges(value: Any) -> Any:
     """`1-1024`, `1-1024, 8000-9000`, `443` or a list of those, as (first, last) pairs."""
     if value is None:
         return None
@@ -75,7 +76,7 @@ class PortPolicy(Entry):
         default_factory=list,
         description="Ports that must not be reachable (refused or filtered): databases, caches.",
     )
-    nothing_else_open_in: Annotated[list[tuple[int, int]] | None, BeforeValidator(_port_ranges)] = (
+    nothing_else_open_in: Annotated[list[tuple[int, int]] | None, BeforeValidator(port_ranges)] = (
         Field(None, description="Port ranges (e.g. 1-1024) where only `open` ports may accept.")
     )
     timeout_s: Seconds = Field(1.0, description="Per connect; no answer by then is 'filtered'.")
