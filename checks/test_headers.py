@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.edge import EdgeFetcher, edge_request
+from fixtures.edge import HeaderFetcher
 from gonogo.environment_edge import HeaderPolicy
 from gonogo.probes.http import HttpResponse
 from gonogo.security_headers import at_least, csp_weaknesses, grade, information_leaks, parse_hsts
@@ -12,8 +12,8 @@ from gonogo.security_headers import at_least, csp_weaknesses, grade, information
 pytestmark = pytest.mark.edge
 
 
-def test_security_header_values(header_values: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
-    response = _get(header_values, fetch_edge)
+def test_security_header_values(header_values: HeaderPolicy, fetch_headers: HeaderFetcher) -> None:
+    response = fetch_headers(header_values)
     wrong = []
     for name, expected in header_values.expect.items():
         found = response.headers.get(name.lower())
@@ -27,8 +27,8 @@ def test_security_header_values(header_values: HeaderPolicy, fetch_edge: EdgeFet
     )
 
 
-def test_hsts(header_hsts: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
-    response = _get(header_hsts, fetch_edge)
+def test_hsts(header_hsts: HeaderPolicy, fetch_headers: HeaderFetcher) -> None:
+    response = fetch_headers(header_hsts)
     wanted = header_hsts.hsts
     assert wanted is not None
     raw = response.headers.get("strict-transport-security")
@@ -44,22 +44,22 @@ def test_hsts(header_hsts: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
     assert not problems, f"{_where(header_hsts, response)}: {'; '.join(problems)} (got {raw!r})"
 
 
-def test_content_security_policy(header_csp: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
-    response = _get(header_csp, fetch_edge)
+def test_content_security_policy(header_csp: HeaderPolicy, fetch_headers: HeaderFetcher) -> None:
+    response = fetch_headers(header_csp)
     policy = response.headers.get("content-security-policy")
     assert policy is not None, f"{_where(header_csp, response)}: Content-Security-Policy missing"
     weak = csp_weaknesses(policy) if header_csp.csp == "strict" else []
     assert not weak, f"{_where(header_csp, response)}: {'; '.join(weak)} (got {policy!r})"
 
 
-def test_no_information_leaks(header_leaks: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
-    response = _get(header_leaks, fetch_edge)
+def test_no_information_leaks(header_leaks: HeaderPolicy, fetch_headers: HeaderFetcher) -> None:
+    response = fetch_headers(header_leaks)
     leaks = information_leaks(response.headers)
     assert not leaks, f"{_where(header_leaks, response)}: {'; '.join(leaks)}"
 
 
-def test_header_grade(header_grade: HeaderPolicy, fetch_edge: EdgeFetcher) -> None:
-    response = _get(header_grade, fetch_edge)
+def test_header_grade(header_grade: HeaderPolicy, fetch_headers: HeaderFetcher) -> None:
+    response = fetch_headers(header_grade)
     graded = grade(response.headers, response.set_cookies)
     minimum = header_grade.min_grade
     assert minimum is not None
@@ -67,10 +67,6 @@ def test_header_grade(header_grade: HeaderPolicy, fetch_edge: EdgeFetcher) -> No
         f"{_where(header_grade, response)}: grade {graded.letter} ({graded.score}), "
         f"expected {minimum} or better: {graded.breakdown()}"
     )
-
-
-def _get(policy: HeaderPolicy, fetch_edge: EdgeFetcher) -> HttpResponse:
-    return fetch_edge(edge_request(policy.url))
 
 
 def _where(policy: HeaderPolicy, response: HttpResponse) -> str:

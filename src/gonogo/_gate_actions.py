@@ -42,6 +42,8 @@ def act_and_report(
     """The final record and exit code, after the rollback, history and notifications."""
     sections = {name: getattr(run, name) for name in ("load", "watch") if getattr(run, name)}
     record = decision_record(decision, results, info, sections)
+    if run.fingerprint:
+        record["fingerprint"] = dict(sorted(run.fingerprint.items()))
     exit_code = info.exit_code
     redactor = loaded.redactor
     decision_path = run.report_dir / DECISION_FILE

@@ -39,6 +39,11 @@ class RunState:
     decision: Decision | None = None
     load: dict[str, Any] | None = None  # the load stage's KPIs, when it ran
     watch: dict[str, Any] | None = None  # the watch window's timeline, when it ran
+    # What the probes saw (gonogo.fingerprint), for `gonogo diff --last`: merged here on the
+    # controlling process from every report; pending on the process that probed, until its
+    # next report carries the facts there.
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    pending_fingerprint: dict[str, str] = field(default_factory=dict)
     record: dict[str, Any] | None = None
 
 
@@ -62,6 +67,9 @@ class GateSession:
         message = str(properties.get("gonogo_message", "")) if outcome == _outcome(report) else ""
         severity = str(properties.get("gonogo_severity", "major"))
         evidence = properties.get("gonogo_evidence")
+        fingerprint = properties.get("gonogo_fingerprint")
+        if isinstance(fingerprint, dict):
+            self.run.fingerprint.update({str(k): str(v) for k, v in fingerprint.items()})
         self.run.results[report.nodeid] = CheckResult(
             id=report.nodeid.rpartition("::")[2],
             outcome=outcome,

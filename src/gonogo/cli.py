@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gonogo.snapshot_cli import main as snapshot_main
 
         return snapshot_main(args[1:])
+    if args[:1] == ["diff"]:
+        from gonogo.drift_cli import main as diff_main
+
+        return diff_main(args[1:])
     if args[:1] == ["history"]:
         from gonogo.history_cli import main as history_main
 
@@ -82,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="gonogo",
         description="Deployment verification gate. Run checks with `pytest --env NAME`.",
         epilog="gonogo snapshot URL... writes an environment file from a live deployment; "
+        "gonogo diff ENV ENV (or ENV --last) shows where two deployments differ; "
         "gonogo demo up|down|status|switch COLOUR|traffic drives the local demo deployment; "
         "gonogo history [--env NAME] shows the run history and its trends.",
     )
@@ -91,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check environment files without running")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     commands.add_parser("snapshot", help="write an environment file from a live deployment")
+    commands.add_parser("diff", help="compare two environments, or one with its last run")
     commands.add_parser("demo", help="start, stop, inspect or switch the demo deployment")
     return parser
 

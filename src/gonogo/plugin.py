@@ -264,6 +264,11 @@ def pytest_runtest_makereport(
         if k not in ("gonogo_severity", "gonogo_message")
     ]
     properties.append(("gonogo_severity", _severity(item, loaded.environment)))
+    pending = item.config.stash[_RUN].pending_fingerprint
+    if pending:
+        # Facts seen while this phase ran travel with its report, like evidence does.
+        properties.append(("gonogo_fingerprint", loaded.redactor.redact_data(pending)))
+        pending.clear()
     if call.excinfo is not None:
         finding = redact(_finding(call.excinfo))
         properties.append(("gonogo_message", finding))
@@ -347,6 +352,13 @@ def record_load_kpis(config: pytest.Config, kpis: dict[str, Any]) -> None:
 def record_watch(config: pytest.Config, watch: dict[str, Any]) -> None:
     """Hand the watch window's timeline to the decision record and the HTML report."""
     config.stash[_RUN].watch = watch
+
+
+def record_fingerprint(config: pytest.Config, facts: dict[str, str]) -> None:
+    """Add what a probe saw (gonogo.fingerprint) to the run's fingerprint, which the decision
+    record and the history keep for `gonogo diff --last`. Held on the process that probed
+    until its next test report carries it to the controlling process."""
+    config.stash[_RUN].pending_fingerprint.update(facts)
 
 
 def history_file(config: pytest.Config) -> Path | None:
