@@ -4,7 +4,6 @@ the secure expectation unless --as-is; secrets never reach the file."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import yaml
 from gonogo.demo.deployment import DemoConfig, switch
 from gonogo.environment_file import load_environment
 from tests.nginx_server import free_ports, running_nginx
+from tests.test_demo_suite import run_suite
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "snapshot-secret-7f3a9c"
 
 
@@ -62,24 +61,8 @@ def snapshot(
 
 
 def gate(demo: DemoConfig, env_file: Path, report_dir: Path) -> dict:
-    """`pytest --env FILE` in its own process; the decision record it wrote."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--env={env_file}",
-            f"--report-dir={report_dir}",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=REPO,
-        env={**os.environ, **demo.variables()},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return json.loads((report_dir / "decision.json").read_text())
+    """`pytest --env FILE` in its own process, as a user runs it; its decision record."""
+    return run_suite(demo, report_dir, env_file=env_file)[1]
 
 
 def failing(record: dict) -> set[str]:
