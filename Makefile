@@ -43,6 +43,7 @@ bench: system venv
 	$(BIN)/python bench/ports.py
 	$(BIN)/python bench/tls.py --sslyze-python .venv-bench/bin/python
 	$(BIN)/python bench/edge.py --sslyze-python .venv-bench/bin/python
+	$(BIN)/python bench/snapshot.py
 	$(BIN)/python bench/containers.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/load.py
