@@ -42,6 +42,12 @@ def test_host_disk_free(host_disk: HostItem, host_connection: HostConnector) -> 
     _verdict(host_state.disk_problems(host_disk.host, host_disk.key, free))
 
 
+def test_host_config_valid(host_config: HostItem, host_connection: HostConnector) -> None:
+    command = host_config.host.config_tests[host_config.key]
+    facts = hosts.config_test(host_connection(host_config.host), command)
+    _verdict(host_state.config_test_problems(host_config.host, host_config.key, facts))
+
+
 def test_host_listening_sockets(host_listening: HostPolicy, host_connection: HostConnector) -> None:
     found = hosts.listeners(host_connection(host_listening))
     _verdict(host_state.listening_problems(host_listening, found))

@@ -303,6 +303,11 @@ class HostPolicy(Entry):
     max_memory_used_percent: Percent | None = None
     max_load_per_cpu: Annotated[float, Field(gt=0, le=1000)] | None = None
     time_synchronised: bool = False
+    config_tests: dict[str, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="Servers' own configuration tests that must exit 0, by name: "
+        "{nginx: 'nginx -t', haproxy: 'haproxy -c -f /etc/haproxy/haproxy.cfg'}.",
+    )
 
     def _default_label(self) -> str:
         return self.backend

@@ -15,6 +15,7 @@ from gonogo.environment_inside import HostPolicy, Listener
 
 if TYPE_CHECKING:  # the facts are plain data; judging them needs no testinfra
     from gonogo.probes.hosts import (
+        CommandFacts,
         FileFacts,
         ListenerFact,
         PackageFacts,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the facts are plain data; judging them needs no testinfra
     )
 
 __all__ = [
+    "config_test_problems",
     "disk_problems",
     "file_problems",
     "fits_bind",
@@ -57,6 +59,8 @@ _BIND_TEXT = {
     "any": "any address",
 }
 _VERSION_SEPARATORS = ".-+~:_"
+_QUOTED_LINES = 3
+_NOT_FOUND = 127  # the shell's "command not found"
 
 
 def service_problems(policy: HostPolicy, name: str, facts: ServiceFacts) -> list[str]:
@@ -290,3 +294,18 @@ def _enabled(enabled: bool) -> str:
 
 def _octal(mode: int | None) -> str:
     return "unknown" if mode is None else f"{mode:04o}"
+
+
+def config_test_problems(policy: HostPolicy, name: str, facts: CommandFacts) -> list[str]:
+    """The configuration test exited 0; otherwise its own words say why the server would not
+    load what is deployed (the lines that name a problem first)."""
+    if facts.exit_status == 0:
+        return []
+    where = f"{policy.label}: {name} configuration test `{facts.command}`"
+    if facts.exit_status == _NOT_FOUND:
+        program = facts.command.split()[0]
+        return [f"{where}: {program} not found on the host; expected the test to exit 0"]
+    lines = [line.strip() for line in facts.output.splitlines() if line.strip()]
+    lines.sort(key=lambda line: not any(word in line.lower() for word in ("emerg", "error")))
+    said = " | ".join(lines[:_QUOTED_LINES]) or "no output"
+    return [f"{where} exited {facts.exit_status}: {said}; expected exit 0"]

@@ -59,6 +59,7 @@ TARGETS: dict[str, Selector] = {
     "host_user": lambda env: host_items(env.hosts, "users"),
     "host_sysctl": lambda env: host_items(env.hosts, "sysctl"),
     "host_disk": lambda env: host_items(env.hosts, "disks"),
+    "host_config": lambda env: host_items(env.hosts, "config_tests"),
     # Every host: a socket on 0.0.0.0 that nobody declared is a finding unless allowed.
     "host_listening": lambda env: [
         h for h in env.hosts if h.listening or not h.undeclared_public_listeners

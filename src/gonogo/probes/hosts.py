@@ -36,6 +36,7 @@ from gonogo.probes.ports import PortState
 
 __all__ = [
     "MAX_OUTPUT",
+    "CommandFacts",
     "FileFacts",
     "ListenerFact",
     "PackageFacts",
@@ -43,6 +44,7 @@ __all__ = [
     "ServiceFacts",
     "TimeSyncFacts",
     "UserFacts",
+    "config_test",
     "connect",
     "disk_free_percent",
     "file",
@@ -74,6 +76,15 @@ _NC_FILTERING = (
     "not permitted",
     "permission denied",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFacts:
+    """How a command ended: its exit status and what it said (stdout, then stderr)."""
+
+    command: str
+    exit_status: int
+    output: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +237,15 @@ def service(host: Any, name: str) -> ServiceFacts:
             f"; {reasons}" if reasons else ""
         )
         return ServiceFacts(running, enabled, detail[:800])
+
+
+def config_test(host: Any, command: str) -> CommandFacts:
+    """Run a server's own configuration test (`nginx -t`) and keep how it ended: a failing
+    test is a fact to judge, not an unreachable host. Bounded like every command here."""
+    with _asking(host, f"`{command}`"):
+        result = host.run(command)
+    said = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
+    return CommandFacts(command, int(result.rc), said)
 
 
 def package(host: Any, name: str) -> PackageFacts:
