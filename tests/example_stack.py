@@ -12,13 +12,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import CollectorRegistry, start_http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,6 +60,31 @@ def stand_in(answers: Mapping[str, Answer]) -> Iterator[str]:
     app = Starlette(routes=[Route(path, route(a), methods=methods) for path, a in answers.items()])
     with serve(app) as url:
         yield url
+
+
+@contextmanager
+def serving_metrics(
+    registry: CollectorRegistry, tick: Callable[[], None] | None = None
+) -> Iterator[str]:
+    """`registry` on a loopback /metrics; `tick` runs every 20 ms (steady traffic) until the
+    end. Yields host:port, the form a scrape target takes."""
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while tick is not None and not stop.wait(0.02):
+            tick()
+
+    server, thread = start_http_server(0, addr=HOST, registry=registry)
+    worker = threading.Thread(target=traffic, daemon=True)
+    worker.start()
+    try:
+        yield f"{HOST}:{server.server_port}"
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @contextmanager

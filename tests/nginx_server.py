@@ -57,6 +57,17 @@ http {{
 """
 
 
+def nginx_test(directory: Path, conf: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` of `conf` with `directory` as its prefix: does the configuration load?"""
+    return subprocess.run(
+        [NGINX, "-t", "-p", str(directory), "-e", str(directory / "test.log"), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 @contextlib.contextmanager
 def running_nginx(directory: Path, servers: str, ports: list[int]) -> Iterator[Path]:
     """nginx with `servers`, until the block ends; waits until every port in `ports` accepts.

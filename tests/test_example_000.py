@@ -17,7 +17,7 @@ from gonogo.environment_file import load_environment
 from tests.certificates import Leaf, standard_pki
 from tests.dependency_servers import RedisServer
 from tests.example_stack import EXAMPLES, Answer, not_passed, outcomes, run_example, stand_in
-from tests.nginx_server import NGINX, free_ports, nginx_conf, running_nginx
+from tests.nginx_server import free_ports, nginx_conf, nginx_test, running_nginx
 
 EXAMPLE = "flask-nginx-compose.yaml"
 TEMPLATE = Path(__file__).parent / "examples" / "000" / "nginx.conf.template"
@@ -134,13 +134,7 @@ def nearest_valid(conf: str) -> str:
 def nginx_t(directory: Path, conf: str) -> subprocess.CompletedProcess[str]:
     path = directory / "nginx-t.conf"
     path.write_text(conf)
-    return subprocess.run(
-        [NGINX, "-t", "-p", str(directory), "-c", str(path), "-e", str(directory / "t.log")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return nginx_test(directory, path)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ import pika
 import psycopg
 import pytest
 from pika.exceptions import AMQPError
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -35,7 +35,7 @@ from gonogo.environment_file import load_environment
 from gonogo.postgres_cluster import bin_path
 from tests.certificates import trusted_leaf
 from tests.dependency_servers import DatabaseServer, RabbitServer, RedisServer
-from tests.example_stack import EXAMPLES, Answer, not_passed, run_example, stand_in
+from tests.example_stack import EXAMPLES, Answer, not_passed, run_example, serving_metrics, stand_in
 from tests.nginx_server import free_ports, running_nginx
 from tests.server_kit import HOST, end, spawn, wait_until
 
@@ -132,13 +132,8 @@ def _service_metrics() -> Iterator[str]:
     """The services' /metrics on a loopback port; yields host:port."""
     registry = CollectorRegistry()
     registry.register(_ServiceTraffic())
-    server, thread = start_http_server(0, addr=HOST, registry=registry)
-    try:
-        yield f"{HOST}:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_metrics(registry) as target:
+        yield target
 
 
 def _rules(url: str) -> dict[str, dict[str, Any]]:

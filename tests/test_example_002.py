@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography import x509
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gonogo.environment_file import load_environment
 from tests.certificates import Leaf, trusted_leaf
@@ -36,9 +34,10 @@ from tests.example_stack import (
     not_passed,
     run_example,
     running_prometheus,
+    serving_metrics,
     stand_in,
 )
-from tests.nginx_server import NGINX, free_ports, nginx_conf, running_nginx
+from tests.nginx_server import free_ports, nginx_conf, nginx_test, running_nginx
 from tests.server_kit import HOST
 
 HERE = Path(__file__).parent / "examples" / "002"
@@ -109,26 +108,15 @@ def exporter() -> Iterator[str]:
     cpu = Counter("node_cpu_seconds", "CPU time.", ["cpu", "mode"], registry=registry)
     Gauge("node_memory_MemTotal_bytes", "Memory.", registry=registry).set(8e9)
     Gauge("node_memory_MemAvailable_bytes", "Free.", registry=registry).set(3.2e9)
-    stop = threading.Event()
 
     def traffic() -> None:
-        while not stop.wait(0.02):
-            requests.labels(status="200").inc()
-            duration.observe(0.18)
-            cpu.labels(cpu="0", mode="idle").inc(0.02 * 0.55)
-            cpu.labels(cpu="0", mode="user").inc(0.02 * 0.45)
+        requests.labels(status="200").inc()
+        duration.observe(0.18)
+        cpu.labels(cpu="0", mode="idle").inc(0.02 * 0.55)
+        cpu.labels(cpu="0", mode="user").inc(0.02 * 0.45)
 
-    server, thread = start_http_server(0, addr=HOST, registry=registry)
-    worker = threading.Thread(target=traffic, daemon=True)
-    worker.start()
-    try:
-        yield f"{HOST}:{server.server_port}"
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_metrics(registry, traffic) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
@@ -308,13 +296,7 @@ def test_nginx_accepts_the_reproduction(tmp_path: Path) -> None:
     for policy in (ALB_DEFAULT_POLICY, ALB_RESTRICTED_POLICY):
         conf = tmp_path / "nginx.conf"
         conf.write_text(nginx_conf(tmp_path, _edge_servers(fills, policy, FORWARD)))
-        checked = subprocess.run(
-            [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        checked = nginx_test(tmp_path, conf)
         assert checked.returncode == 0, checked.stderr
         assert "test is successful" in checked.stderr
 

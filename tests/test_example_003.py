@@ -17,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gonogo.environment_file import load_environment
 from tests.certificates import trusted_leaf
@@ -32,6 +31,7 @@ from tests.example_stack import (
     not_passed,
     run_example,
     running_prometheus,
+    serving_metrics,
     stand_in,
 )
 from tests.nginx_server import free_ports, running_nginx
@@ -59,24 +59,13 @@ def exporter() -> Iterator[str]:
     duration = Histogram("http_request_duration_seconds", "Latency.", registry=registry)
     Gauge("cpu_usage_percent", "CPU.", registry=registry).set(35)
     Gauge("memory_usage_percent", "Memory.", registry=registry).set(60)
-    stop = threading.Event()
 
     def traffic() -> None:
-        while not stop.wait(0.02):
-            requests.labels(status="200").inc()
-            duration.observe(0.04)
+        requests.labels(status="200").inc()
+        duration.observe(0.04)
 
-    server, thread = start_http_server(0, addr=HOST, registry=registry)
-    worker = threading.Thread(target=traffic, daemon=True)
-    worker.start()
-    try:
-        yield f"{HOST}:{server.server_port}"
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_metrics(registry, traffic) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from gonogo.environment_file import load_environment
 from tests.certificates import trusted_leaf
 from tests.dependency_servers import DatabaseServer
 from tests.example_stack import EXAMPLES, Answer, not_passed, outcomes, run_example, stand_in
-from tests.nginx_server import NGINX, free_ports, nginx_conf, running_nginx
+from tests.nginx_server import free_ports, nginx_conf, nginx_test, running_nginx
 
 EXAMPLE = "chatbot-nginx-mysql.yaml"
 TEMPLATE = Path(__file__).parent / "examples" / "004" / "nginx.conf.template"
@@ -106,16 +105,6 @@ def nearest_valid(config: str) -> str:
     zone = _ZONE.search(config)
     assert zone is not None
     return zone.group(0).strip() + "\n" + _ZONE.sub("", config, count=1)
-
-
-def nginx_test(directory: Path, conf: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [NGINX, "-t", "-p", str(directory), "-e", str(directory / "test.log"), "-c", str(conf)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @contextmanager

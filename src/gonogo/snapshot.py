@@ -34,6 +34,7 @@ __all__ = [
     "Site",
     "SnapshotTargets",
     "observe",
+    "path_of",
 ]
 
 # Where services commonly say they are alive or ready; each is asked once, and only those
@@ -180,7 +181,7 @@ def _site(
     health = [pool.submit(_get, targets, origin, path) for path in dict.fromkeys(paths)]
     absent = pool.submit(_get, targets, origin, ABSENT_PATH) if base else None
     redirect = pool.submit(_follow, targets, url) if parts.scheme == "http" else None
-    page = _get(targets, origin, _path_of(url))
+    page = _get(targets, origin, path_of(url))
     if base and page.response is None and page.error:
         raise TargetUnreachableError(f"snapshot: {url} did not answer: {page.error}")
     tls_facts, tls_error = tls.result() if tls else (None, None)
@@ -296,6 +297,7 @@ def _url_ports(targets: SnapshotTargets, host: str) -> list[int]:
     return ports
 
 
-def _path_of(url: str) -> str:
+def path_of(url: str) -> str:
+    """The path and query a request for `url` names (`/` when it has no path)."""
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

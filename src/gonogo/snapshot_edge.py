@@ -24,7 +24,7 @@ from gonogo.security_headers import (
     parse_hsts,
     parse_set_cookie,
 )
-from gonogo.snapshot import RISKY_PORTS, Answer, Observation, Site
+from gonogo.snapshot import RISKY_PORTS, Answer, Observation, Site, path_of
 from gonogo.snapshot_spots import WeakSpots
 
 __all__ = [
@@ -386,9 +386,7 @@ def _serves(answer: Answer) -> bool:
 
 
 def _url_for(site: Site, base_origin: str) -> str:
-    parts = urlsplit(site.url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return path if site.origin == base_origin else site.url
+    return path_of(site.url) if site.origin == base_origin else site.url
 
 
 def _filtered(result: ScanResult) -> str:
