@@ -3,6 +3,7 @@
 GonogoError
 ├── EnvironmentFileError     the environment file cannot be read, parsed or validated
 ├── TargetUnreachableError   a probe could not get an answer from its target
+│   └── TargetTimeoutError   ... because the answer did not come (whole) by the deadline
 ├── FirewallPolicyError      a firewall tool's output is not what its parser expects
 └── DemoError                the demo deployment could not be started, switched or stopped
 """
@@ -14,6 +15,7 @@ __all__ = [
     "EnvironmentFileError",
     "FirewallPolicyError",
     "GonogoError",
+    "TargetTimeoutError",
     "TargetUnreachableError",
 ]
 
@@ -28,6 +30,11 @@ class EnvironmentFileError(GonogoError):
 
 class TargetUnreachableError(GonogoError):
     """A probe got no usable answer: refused, timed out, TLS failed, name did not resolve."""
+
+
+class TargetTimeoutError(TargetUnreachableError):
+    """No connection, or no complete answer, by the deadline: asking the same target again
+    would most likely cost the same wait, so probes that ask several times stop here."""
 
 
 class FirewallPolicyError(GonogoError):

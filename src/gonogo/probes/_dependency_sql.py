@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from gonogo.environment_dependencies import Dependency
+from gonogo.probes._connect import Watchdog
 from gonogo.probes._dependency_facts import DependencyFacts, Stopwatch, scrub, unreachable
 from gonogo.probes.http import tls_context
 
@@ -59,12 +60,22 @@ def probe_postgres(
         connection = psycopg.connect(**params, autocommit=True)
     except psycopg.Error as exc:
         raise unreachable(dependency, _postgres_reason(exc, timeout_s)) from None
-    with connection:
+    # libpq has no timeout after the connect: a server (or pgbouncer) that logged us in and
+    # then waits would hold SELECT 1 forever. The watchdog ends it, and the query, at a deadline.
+    with connection, Watchdog() as watchdog:
+        watchdog.watch_descriptor(connection.pgconn.socket)
+        watchdog.arm(timeout_s)
         try:
             connection.execute("SELECT 1").fetchone()
         except psycopg.Error as exc:
-            raise unreachable(dependency, f"no answer to SELECT 1 ({exc})") from None
+            reason = (
+                f"logged in, then no answer to SELECT 1 within {timeout_s:g} s"
+                if watchdog.fired
+                else f"no answer to SELECT 1 ({exc})"
+            )
+            raise unreachable(dependency, reason) from None
         latency_ms = watch.ms
+        watchdog.arm(timeout_s)  # the query, if any, gets one more (statement_timeout too)
         version = connection.info.parameter_status("server_version") or "unknown"
         facts = DependencyFacts(
             kind=dependency.kind,
@@ -74,7 +85,10 @@ def probe_postgres(
         )
         if dependency.query is None:
             return facts
-        return _postgres_query(connection, dependency, facts, timeout_s)
+        facts = _postgres_query(connection, dependency, facts, timeout_s)
+        if watchdog.fired:  # the server stopped answering: its own error says little
+            return replace(facts, query_error=f"no answer within {timeout_s:g} s")
+        return facts
 
 
 def _postgres_query(
@@ -248,6 +262,13 @@ def _postgres_reason(exc: Exception, timeout_s: float) -> str:
         return "connection refused (nothing listening?)"
     if "timeout expired" in first:
         return f"no answer within {max(2, round(timeout_s))} s (libpq connect_timeout)"
+    if "could not translate host name" in first or "failed to resolve host" in first:
+        return f"host name does not resolve ({first})"
+    if "invalid response to SSL negotiation" in first:  # libpq quotes the byte it got
+        return (
+            "not PostgreSQL: the server answered the TLS negotiation (SSLRequest) with "
+            f"something else ({first.partition(':')[0]})"
+        )
     return first
 
 

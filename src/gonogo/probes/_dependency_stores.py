@@ -2,16 +2,20 @@
 
 Both drivers retry and reconnect on their own; here each gets exactly one attempt bounded
 by the timeout, so a dead dependency costs timeout_s, not the driver's idea of patience.
+redis-py's timeouts are per socket operation, so a watchdog also holds Redis's connect,
+login and ping (and then INFO and the round trip) to a deadline each.
 """
 
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from gonogo.environment_dependencies import Dependency
+from gonogo.probes._connect import Watchdog
 from gonogo.probes._dependency_facts import DependencyFacts, Stopwatch, scrub, unreachable
 
 if TYPE_CHECKING:
@@ -46,6 +50,15 @@ def probe_redis(
             "ssl_cert_reqs": "required" if verify_tls else "none",
             "ssl_check_hostname": verify_tls,
         }
+    watchdog = Watchdog()
+
+    def watched(connection: Any) -> None:
+        # Called by redis-py instead of its own handshake once a connection's socket is up.
+        sock = getattr(connection, "_sock", None)
+        if isinstance(sock, socket.socket):
+            watchdog.watch(sock)
+        connection.on_connect()
+
     client = redis.Redis(
         host=dependency.host,
         port=dependency.port,
@@ -56,15 +69,23 @@ def probe_redis(
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
         protocol=2,  # AUTH, not HELLO: servers before Redis 6 know no HELLO
+        redis_connect_func=watched,  # type: ignore[arg-type]  # called with the connection
         **tls,
     )
-    with client:
+    with client, watchdog:
         watch = Stopwatch()
+        watchdog.arm(timeout_s)
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise unreachable(dependency, _redis_reason(exc, timeout_s)) from None
+            reason = (
+                f"no answer within {timeout_s:g} s (to connect, log in and PING)"
+                if watchdog.fired and not isinstance(exc, redis.TimeoutError)
+                else _redis_reason(exc, timeout_s)
+            )
+            raise unreachable(dependency, reason) from None
         latency_ms = watch.ms
+        watchdog.arm(timeout_s)  # INFO and the round trip, together
         try:
             info: dict[str, Any] = client.info("server")
             server = f"Redis {info.get('redis_version', 'unknown')}"
@@ -116,6 +137,8 @@ def _redis_reason(exc: Exception, timeout_s: float) -> str:
         return f"no answer within {timeout_s:g} s ({text})"
     if "Connection refused" in text:
         return "connection refused (nothing listening?)"
+    if "name resolution" in text or "Name or service not known" in text:
+        return f"host name does not resolve ({text})"
     if "SSL" in text or "certificate" in text:
         return f"TLS handshake failed ({text})"
     return text

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gonogo.bad_input import BadCase, debug_output
-from gonogo.errors import TargetUnreachableError
+from gonogo.errors import TargetTimeoutError, TargetUnreachableError
 from gonogo.probes.http import fetch
 
 __all__ = ["CaseAnswer", "send_cases"]
@@ -29,6 +29,7 @@ class CaseAnswer:
     excerpt: str  # the start of the body on one line; empty without an answer
     debug: str | None  # the debug marker found in the body, see gonogo.bad_input.debug_output
     error: str | None
+    sent: bool = True  # False: not sent, an earlier case timed out (`error` says which)
 
 
 def send_cases(
@@ -38,9 +39,17 @@ def send_cases(
     tls: ssl.SSLContext | None = None,
     max_body_bytes: int = 65536,
 ) -> list[CaseAnswer]:
-    """Send each case in turn and record the answer; never raises for a case without one."""
+    """Send each case in turn and record the answer; never raises for a case without one.
+
+    After the first case that times out the rest are not sent (each would most likely wait
+    as long, and a hanging service needs no more hostile requests): their `error` says so.
+    """
     answers = []
+    timed_out: str | None = None
     for case in cases:
+        if timed_out is not None:
+            answers.append(CaseAnswer(case, None, 0.0, "", None, timed_out, sent=False))
+            continue
         started = time.perf_counter()
         try:
             response = fetch(
@@ -57,6 +66,8 @@ def send_cases(
             # The case says what was sent; a 100 000-character URL would bury the reason.
             reason = str(exc).removeprefix(f"{case.method} {case.url}: ")
             answers.append(CaseAnswer(case, None, elapsed_ms, "", None, reason))
+            if isinstance(exc, TargetTimeoutError):
+                timed_out = f"not sent: case {case.name} got no answer within {timeout_s:g} s"
             continue
         answers.append(
             CaseAnswer(

@@ -1,28 +1,46 @@
 """HTTP(S) requests as facts: status, headers, a capped body and the time it took.
 
 Knows nothing of pytest or of expectations. Every request has a deadline for the whole
-exchange, not only per socket operation, so a server trickling bytes cannot stall a run.
+exchange, headers and body, not only per socket operation, so a server trickling bytes
+cannot stall a run, and a body that never ends is no answer; only its start is kept.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 
-from gonogo.errors import TargetUnreachableError
+from gonogo.errors import TargetTimeoutError, TargetUnreachableError
+from gonogo.probes._connect import Watchdog
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpResponse", "fetch", "merged_headers", "tls_context"]
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+_Trace = Callable[[str, dict[str, Any]], None]
+# httpcore gives up on an answer whose head grows past this without ending.
+_HEAD_LIMIT: int = getattr(httpcore.HTTP11Connection, "MAX_INCOMPLETE_EVENT_SIZE", 102_400)
+# What OpenSSL says when the first bytes back cannot be a TLS record at all.
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -82,32 +100,43 @@ def fetch(
     tls: ssl.SSLContext | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> HttpResponse:
-    """Send one request without following redirects; raise TargetUnreachableError on no answer.
+    """Send one request without following redirects; raise TargetUnreachableError on no answer,
+    TargetTimeoutError when no complete answer came within `timeout_s`.
 
     The body is `json_body` encoded as JSON, or `content` sent as given (its content-type
-    header is the caller's to set).
+    header is the caller's to set). The answer's body is read to its end, so one that never
+    ends is no answer; only its first `max_body_bytes` are kept.
     """
-    deadline = time.monotonic() + timeout_s
     request_headers = dict(headers or {})
     if json_body is not None:
         content = json.dumps(json_body).encode()
         request_headers.setdefault("content-type", "application/json")
+    progress = _Progress()
+    watchdog = Watchdog()  # httpx times each read: a trickle of bytes would never trip it
+    watchdog.arm(timeout_s)
+    deadline = time.monotonic() + timeout_s
     started = time.perf_counter()
     try:
         with (
-            httpx.Client(verify=tls or tls_context(None), timeout=timeout_s) as client,
-            client.stream(method, url, headers=request_headers, content=content) as response,
+            httpx.Client(
+                verify=tls or tls_context(None), timeout=timeout_s, trust_env=False
+            ) as client,
+            client.stream(
+                method,
+                url,
+                headers=request_headers,
+                content=content,
+                extensions={"trace": _tracer(watchdog, progress)},
+            ) as response,
         ):
+            progress.head, progress.declared = True, response.headers.get("content-length")
             body = bytearray()
-            truncated = False
             for chunk in response.iter_raw():
+                progress.received += len(chunk)
+                if len(body) < max_body_bytes:
+                    body += chunk[: max_body_bytes - len(body)]
                 if time.monotonic() > deadline:
                     raise httpx.ReadTimeout("body not complete within the deadline")
-                room = max_body_bytes - len(body)
-                body += chunk[:room]
-                if len(chunk) > room:
-                    truncated = True
-                    break
             elapsed_ms = (time.perf_counter() - started) * 1000
             return HttpResponse(
                 method=method,
@@ -119,14 +148,76 @@ def fetch(
                 body=_decoded(
                     bytes(body), response.headers.get("content-encoding", ""), max_body_bytes
                 ),
-                truncated=truncated,
+                truncated=progress.received > max_body_bytes,
                 elapsed_ms=elapsed_ms,
                 set_cookies=tuple(response.headers.get_list("set-cookie")),
             )
     except httpx.HTTPError as exc:
-        raise TargetUnreachableError(f"{method} {url}: {_reason(exc, timeout_s)}") from None
+        if watchdog.fired or isinstance(exc, httpx.TimeoutException):
+            # httpx calls a stalled TLS handshake a connect timeout too; it is not one.
+            connecting = isinstance(exc, httpx.ConnectTimeout) and not progress.handshaking
+            reason = (
+                _reason(exc, timeout_s)
+                if connecting
+                else f"no complete answer within {timeout_s:g} s{progress.late()}"
+            )
+            raise TargetTimeoutError(f"{method} {url}: {reason}") from None
+        raise TargetUnreachableError(
+            f"{method} {url}: {_reason(exc, timeout_s)}{progress}"
+        ) from None
     except (httpx.InvalidURL, UnicodeError) as exc:  # an unusable URL, or Location answered
         raise TargetUnreachableError(f"{method} {url}: invalid URL ({exc})") from None
+    finally:
+        watchdog.close()
+
+
+class _Progress:
+    """How far an exchange got, for the message when it ends early."""
+
+    def __init__(self) -> None:
+        self.handshaking = False  # a TLS handshake started and has not finished
+        self.head = False  # the status line and headers are in
+        self.declared: str | None = None  # their Content-Length
+        self.received = 0  # body bytes, as sent (before any decompression)
+
+    def late(self) -> str:
+        """Where the deadline struck."""
+        if self.handshaking:
+            return " (the TLS handshake had not completed)"
+        return str(self) or " (the status line and headers had not all arrived)"
+
+    def __str__(self) -> str:
+        if not self.head:
+            return ""
+        declared = f"; Content-Length {self.declared}" if self.declared is not None else ""
+        return f" (after the headers and {_size(self.received)}{declared})"
+
+
+def _size(count: int) -> str:
+    if count < 10_000:
+        return f"{count} body bytes"
+    if count < 10_000_000:
+        return f"{count / 1024:.0f} KiB of the body"
+    return f"{count / 1024**2:.0f} MiB of the body"
+
+
+def _tracer(watchdog: Watchdog, progress: _Progress | None = None) -> _Trace:
+    """httpcore's "trace" request extension: hands each new connection's socket to the
+    watchdog, and notes in `progress` whether a TLS handshake is under way."""
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if progress is not None and event.startswith("connection.start_tls."):
+            if event.endswith(".started"):
+                progress.handshaking = True
+            elif event.endswith(".complete"):
+                progress.handshaking = False
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            raw = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(raw, socket.socket):
+                watchdog.watch(raw)
+
+    return trace
 
 
 def merged_headers(base: Mapping[str, str], override: Mapping[str, str]) -> dict[str, str]:
@@ -165,11 +256,31 @@ def _reason(exc: httpx.HTTPError, timeout_s: float) -> str:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"TLS certificate rejected: {cause.verify_message}"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS handshake failed: {cause.reason or cause}"
+            reason = cause.reason or str(cause)
+            if reason in _NOT_TLS:
+                return (
+                    f"TLS handshake failed: the answer is not TLS "
+                    f"({reason.lower().replace('_', ' ')}); "
+                    "plain HTTP or another protocol on this port?"
+                )
+            return f"TLS handshake failed: {reason}"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused (nothing listening?)"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(cause, socket.gaierror):
+            return f"host name does not resolve ({cause.strerror or cause})"
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "host name does not resolve"
+    if "Receive buffer too long" in text:  # h11: the status line and headers never ended
+        return (
+            f"status line and headers exceed {_HEAD_LIMIT // 1024} KiB "
+            "(the limit of httpx and of most clients); answer not read"
+        )
+    if "without sending a response" in text:
+        return "connection closed by the server before any answer"
+    if "peer closed connection without sending complete message body" in text:
+        return "connection closed by the server before the end of the body"
     return f"{type(exc).__name__}: {text or 'no detail'}"

@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from gonogo.errors import TargetUnreachableError
-from gonogo.probes.http import DEFAULT_MAX_BODY_BYTES, _reason, tls_context
+from gonogo.errors import TargetTimeoutError, TargetUnreachableError
+from gonogo.probes._connect import Watchdog
+from gonogo.probes.http import DEFAULT_MAX_BODY_BYTES, _reason, _tracer, tls_context
 
 __all__ = ["MAX_BODY_BYTES", "MAX_BURST", "BodyLimitFact", "BurstFact", "burst", "oversized_body"]
 
@@ -105,7 +106,7 @@ def oversized_body(
             upload.send(head, size_bytes)
             upload.read_head()
         except TimeoutError:
-            raise TargetUnreachableError(
+            raise TargetTimeoutError(
                 f"{method} {url}: no answer within {timeout_s:g} s "
                 f"(sent {upload.body_sent(head)} of {size_bytes} body bytes)"
             ) from None
@@ -162,19 +163,38 @@ def burst(
     started = time.monotonic()
     # One connection at most: the limit is asked about by one client, as a client would.
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    with httpx.Client(verify=tls or tls_context(None), timeout=timeout_s, limits=limits) as client:
+    with (
+        httpx.Client(
+            verify=tls or tls_context(None), timeout=timeout_s, limits=limits, trust_env=False
+        ) as client,
+        Watchdog() as watchdog,  # httpx times each read: a trickle of bytes would never trip it
+    ):
         while len(statuses) < count and time.monotonic() - started < within_s:
             deadline = time.monotonic() + timeout_s
+            watchdog.arm(timeout_s)
             try:
                 with client.stream(
-                    method, url, headers=request_headers, content=content
+                    method,
+                    url,
+                    headers=request_headers,
+                    content=content,
+                    extensions={"trace": _tracer(watchdog)},
                 ) as response:
                     _drain(response, deadline)
             except httpx.HTTPError as exc:
-                raise TargetUnreachableError(
+                late = watchdog.fired or isinstance(exc, httpx.TimeoutException)
+                reason = (
+                    f"no complete answer within {timeout_s:g} s"
+                    if late and not isinstance(exc, httpx.ConnectTimeout)
+                    else _reason(exc, timeout_s)
+                )
+                error = TargetTimeoutError if late else TargetUnreachableError
+                raise error(
                     f"{method} {url}: request {len(statuses) + 1} of a burst of {count}: "
-                    f"{_reason(exc, timeout_s)} ({len(statuses)} answered before it)"
+                    f"{reason} ({len(statuses)} answered before it)"
                 ) from None
+            finally:
+                watchdog.disarm()
             statuses.append(response.status_code)
             if response.status_code == limited_status:
                 retry_after = response.headers.get("retry-after")
@@ -212,7 +232,7 @@ def _connect(
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
     except TimeoutError:
-        raise TargetUnreachableError(
+        raise TargetTimeoutError(
             f"{what}: no connection within {timeout_s:g} s (host down or port filtered?)"
         ) from None
     except ConnectionRefusedError:

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 from OpenSSL import SSL
 
-from gonogo.errors import TargetUnreachableError
+from gonogo.errors import TargetTimeoutError, TargetUnreachableError
 from gonogo.probes._connect import connect
 
 __all__ = ["OcspStaple", "stapled_ocsp"]
@@ -80,7 +80,7 @@ def stapled_ocsp(host: str, port: int, *, server_name: str, timeout_s: float) ->
         try:
             _handshake(tls, raw, deadline)
         except TimeoutError:
-            raise TargetUnreachableError(
+            raise TargetTimeoutError(
                 f"{where}: no TLS answer within {timeout_s:g} s (not a TLS port?)"
             ) from None
         except (SSL.SysCallError, SSL.ZeroReturnError, OSError):

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from gonogo.errors import GonogoError, TargetUnreachableError
+from gonogo.errors import GonogoError, TargetTimeoutError, TargetUnreachableError
 from gonogo.openapi_schemas import schema_problems
 from gonogo.probes.http import fetch
 from gonogo.probes.schemathesis import SchemathesisOutcome, run_schemathesis
@@ -61,6 +61,7 @@ class OperationAnswer:
     truncated: bool  # more than MAX_ANSWER_BYTES came; the body cannot be judged whole
     elapsed_ms: float
     error: str | None
+    called: bool = True  # False: not called, an earlier operation timed out (`error` says which)
 
 
 def fetch_document(
@@ -81,10 +82,12 @@ def fetch_document(
         )
     if response.truncated:
         raise GonogoError(f"{url}: OpenAPI document larger than {MAX_DOCUMENT_BYTES} bytes")
-    document = _parsed(response.body)
+    document, unreadable = _parsed(response.body)
     if not isinstance(document, dict) or not {"openapi", "swagger"} & set(document):
         if isinstance(document, dict):
             found = f"a mapping with keys {', '.join(sorted(map(str, document))[:8]) or 'none'}"
+        elif unreadable:
+            found = f"{response.excerpt(80)} (neither JSON nor YAML; {unreadable})"
         else:
             found = response.excerpt(80) or "an empty body"
         raise GonogoError(
@@ -94,15 +97,16 @@ def fetch_document(
     return document
 
 
-def _parsed(body: bytes) -> Any:
+def _parsed(body: bytes) -> tuple[Any, str | None]:
+    """The document as JSON, else as YAML; else None and why it is not JSON."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        pass
+        return json.loads(body), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        not_json = f"not JSON: {exc}"
     try:
-        return yaml.safe_load(body)
+        return yaml.safe_load(body), None
     except yaml.YAMLError:
-        return None
+        return None, not_json
 
 
 def get_operations(
@@ -200,9 +204,19 @@ def call_operations(
     timeout_s: float,
     tls: ssl.SSLContext | None = None,
 ) -> list[OperationAnswer]:
-    """GET each operation in turn; an operation without an answer has `error` set."""
+    """GET each operation in turn; an operation without an answer has `error` set.
+
+    After the first operation that times out the rest are not called (each would most
+    likely wait as long on the same origin): their `error` says so.
+    """
     answers = []
+    timed_out: str | None = None
     for operation in operations:
+        if timed_out is not None:
+            answers.append(
+                OperationAnswer(operation, None, "", b"", False, 0.0, timed_out, called=False)
+            )
+            continue
         started = time.perf_counter()
         try:
             response = fetch(
@@ -215,6 +229,8 @@ def call_operations(
         except TargetUnreachableError as exc:
             elapsed_ms = (time.perf_counter() - started) * 1000
             answers.append(OperationAnswer(operation, None, "", b"", False, elapsed_ms, str(exc)))
+            if isinstance(exc, TargetTimeoutError):
+                timed_out = f"not called: GET {operation.path} got no answer within {timeout_s:g} s"
             continue
         answers.append(
             OperationAnswer(

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from gonogo.errors import TargetUnreachableError
+from gonogo.errors import TargetTimeoutError, TargetUnreachableError
 from gonogo.probes._connect import connect
 
 __all__ = [
@@ -398,7 +398,7 @@ def _handshake(target: _Target, context: ssl.SSLContext) -> _Hello:
                 ) from None
             raise _RefusedError(_words(reason)) from None
         except TimeoutError:
-            raise TargetUnreachableError(
+            raise TargetTimeoutError(
                 f"{target}: no TLS answer within {target.timeout_s:g} s (not a TLS port?)"
             ) from None
         except OSError as exc:
