@@ -180,7 +180,10 @@ def test_redirect_to_another_host_name_is_recorded_but_never_resolved(
 ) -> None:
     chain, lines = _logged(site, 1, lambda: follow(f"{site.plain}/elsewhere", timeout_s=5))
     assert chain.hops == (Hop(f"{site.plain}/elsewhere", 302, "http://other.example/"),)
-    assert chain.problem == "redirect to another host (other.example) not followed"
+    assert chain.problem == (
+        "redirect to http://other.example/ not followed: other.example is not declared"
+    )
+    assert chain.undeclared_host == "other.example"
     assert (chain.final_status, chain.loop, chain.gave_up) == (None, False, False)
     assert [line.split()[2] for line in lines] == ["/elsewhere"]
     assert "127.0.0.1" in lookups  # the spy sees what the probe resolves...

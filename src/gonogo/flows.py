@@ -5,6 +5,8 @@ what was sent and what came back. Secrets met on the way (issued tokens, session
 credentials in request bodies, `secret: true` captures) go to `learn_secret` the moment they
 are seen, and are masked in everything recorded here. Cleanups run however the flow ends,
 because a verification run must not leave its test data in the deployment it verifies.
+A step URL filled in from an answer (`url: "{{ next }}"`) could point anywhere; a request is
+sent only to a host the environment declares, any other is refused unsent, a finding.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gonogo._flow_expect import (
     judge,
     status_problem,
 )
+from gonogo.declared_hosts import DeclaredHosts
 from gonogo.environment import SENSITIVE_HEADERS
 from gonogo.environment_flows import Capture, Flow, Step, StepExpect, StepRequest
 from gonogo.errors import TargetUnreachableError
@@ -123,13 +126,20 @@ def run_flow(
     tls: ssl.SSLContext,
     run_id: str,
     learn_secret: Callable[[str], None],
+    hosts: DeclaredHosts | None = None,
 ) -> FlowRun:
     """Run the steps in order until one fails, then the cleanups of the passed ones, last first.
 
     `resolve_url` turns a path into an absolute URL; `default_headers` go with every request
-    unless a step sets the same header (an empty value leaves it out).
+    unless a step sets the same header (an empty value leaves it out). A request goes out only
+    to a host `hosts` allows (default: the hosts of `resolve_url("/")` and of the flow's own
+    URLs); a step bound elsewhere fails unsent, a cleanup bound elsewhere is recorded as failed.
     """
-    run = _Run(resolve_url, default_headers, timeout_s, tls, learn_secret, {"run_id": run_id})
+    if hosts is None:
+        hosts = DeclaredHosts.of_urls([resolve_url("/"), *_written_urls(flow)])
+    run = _Run(
+        resolve_url, default_headers, timeout_s, tls, learn_secret, hosts, {"run_id": run_id}
+    )
     steps: list[StepResult] = []
     # The stack runs every cleanup however the loop ends, even past one that raises.
     with contextlib.ExitStack() as undo:
@@ -153,6 +163,10 @@ class _Unbuildable(Exception):
     """The request could not be put together: an upload file gone, a value JSON cannot hold."""
 
 
+class _Undeclared(Exception):
+    """The request would go to a host the environment does not declare: it is not sent."""
+
+
 @dataclass(frozen=True)
 class _Outgoing:
     url: str
@@ -170,6 +184,7 @@ class _Run:
     timeout_s: float
     tls: ssl.SSLContext
     learn_secret: Callable[[str], None]
+    hosts: DeclaredHosts
     variables: dict[str, Any]
     secrets: set[str] = field(default_factory=set)
     redactor: Redactor = field(default_factory=Redactor)
@@ -184,6 +199,9 @@ class _Run:
             outgoing = self._outgoing(request)
         except _Unbuildable as exc:
             return self._result(step.name, "error", reason=self.redactor.redact(str(exc)))
+        except _Undeclared as exc:
+            problem = self.redactor.redact(str(exc))
+            return self._result(step.name, "failed", problems=(problem,), reason=problem)
         try:
             response = self._send(outgoing, request, _body_cap(expect))
         except TargetUnreachableError as exc:
@@ -209,7 +227,7 @@ class _Run:
             outgoing = self._outgoing(request)
             sent = outgoing.sent
             response = self._send(outgoing, request, DEFAULT_MAX_BODY_BYTES)
-        except (_Unbuildable, TargetUnreachableError) as exc:
+        except (_Unbuildable, _Undeclared, TargetUnreachableError) as exc:
             self.cleanups.append(
                 CleanupResult(step, sent, None, False, self.redactor.redact(str(exc)))
             )
@@ -243,6 +261,14 @@ class _Run:
             content = encoded.read()
         except (OSError, TypeError, ValueError, httpx.InvalidURL) as exc:
             raise _Unbuildable(f"{request.method} {url}: cannot build the request: {exc}") from None
+        host = encoded.url.host
+        if not host:
+            raise _Unbuildable(f"{request.method} {url}: cannot build the request: no host")
+        if not self.hosts.allows(host):
+            raise _Undeclared(
+                f"not sent: {request.method} {encoded.url} goes to {host}, "
+                "a host the environment does not declare"
+            )
         self._learn(*credentials_in(request.json_body), *credentials_in(request.form))
         content_type = encoded.headers.get("content-type")
         headers = merged_headers(
@@ -355,6 +381,16 @@ def _filled_request(request: StepRequest, variables: Mapping[str, Any]) -> StepR
             "body": text(request.body) if request.body is not None else None,
         }
     )
+
+
+def _written_urls(flow: Flow) -> list[str]:
+    """The URLs as the flow file writes them, with `{{ var }}` still in (see DeclaredHosts)."""
+    urls = []
+    for step in flow.steps:
+        urls.append(step.request.url)
+        if step.cleanup is not None:
+            urls.append(step.cleanup.request.url)
+    return urls
 
 
 def _body_cap(expect: StepExpect) -> int:

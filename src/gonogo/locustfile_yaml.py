@@ -4,30 +4,72 @@ Loaded only by Locust (`-f`), like the recorder it imports. The scenario comes a
 GONOGO_LOAD_SCENARIO, not as arguments, because its headers may carry tokens and arguments are
 visible to every user of the machine. Each request's headers arrive already merged with the
 environment's defaults. Redirects are not followed, so a status is the request's own, as in the
-HTTP probe.
+HTTP probe. A request goes only to the scenario's host (the environment's base_url): one whose
+URL would go elsewhere is never sent, and each time it is due it counts as a failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from locust import FastHttpUser, LoadTestShape, between
 
 import gonogo.locust_recorder  # noqa: F401  (registers the recording listeners)
+from gonogo.declared_hosts import DeclaredHosts, host_of
 
 _SCENARIO: dict[str, Any] = json.loads(os.environ["GONOGO_LOAD_SCENARIO"])
+_ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)  # what FastHttpSession sends as given
+
+
+class RefusedError(Exception):
+    """A request whose URL names a host other than the scenario's: not sent."""
+
+
+def _refusal(request: dict[str, Any], host: str) -> str | None:
+    """Why the request may not be sent, or None: the URL Locust would build (an absolute one as
+    given, anything else appended to `host`, the base URL) must name the base URL's host."""
+    path = str(request["path"])
+    if path.startswith("//"):
+        # geventhttpclient would raise on it inside the task, where Locust counts no request.
+        return (
+            f"request {request['name']}: {path} starts with //, which reads as another host "
+            "(//host/path); not sent"
+        )
+    url = path if _ABSOLUTE.match(path) else f"{host}{path}"
+    if DeclaredHosts.of_urls([host]).allows_url(url):
+        return None
+    return (
+        f"request {request['name']}: {url} goes to {host_of(url) or 'no host'}, not to "
+        f"{host_of(host)}, the host the environment declares; not sent"
+    )
 
 
 def _task(request: dict[str, Any]) -> Callable[[FastHttpUser], None]:
     """A task judging the status as the scenario says: listed statuses, else anything below 400.
     No status at all (no answer) is left to Locust, which already counts it as a failure."""
     expected: list[int] | None = request["expect_status"]
+    refusal = _refusal(request, _SCENARIO["host"])
+    if refusal is not None:
+        print(f"gonogo load: {refusal}", file=sys.stderr)
 
     def run(user: FastHttpUser) -> None:
+        if refusal is not None:
+            user.environment.events.request.fire(
+                request_type=request["method"],
+                name=request["name"],
+                response_time=0,
+                response_length=0,
+                response=None,
+                context={},
+                exception=RefusedError(refusal),
+            )
+            return
         with user.client.request(
             request["method"],
             request["path"],

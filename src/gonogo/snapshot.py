@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gonogo.containers import since_for
+from gonogo.declared_hosts import DeclaredHosts
 from gonogo.environment_inside import ContainerPolicy, ContainerSelector, HostPolicy
 from gonogo.errors import GonogoError, TargetUnreachableError
 from gonogo.probes import hosts
@@ -226,8 +227,14 @@ def _tls(targets: SnapshotTargets, url: str) -> tuple[TlsFacts | None, str | Non
 
 
 def _follow(targets: SnapshotTargets, url: str) -> RedirectChain | None:
+    """The URLs given on the command line are the hosts a redirect may be followed to."""
     try:
-        return follow(url, timeout_s=targets.timeout_s, tls=tls_context(targets.ca_file))
+        return follow(
+            url,
+            hosts=DeclaredHosts.of_urls(targets.urls),
+            timeout_s=targets.timeout_s,
+            tls=tls_context(targets.ca_file),
+        )
     except GonogoError:
         return None  # the page itself says why: the same request, unanswered
 

@@ -21,9 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GroupRun", "group_members", "run_bounded"]
+__all__ = ["GroupRun", "direct_environment", "group_members", "run_bounded"]
 
 _TAIL_BYTES = 64 * 1024
+_PROXY_VARIABLES = frozenset(
+    {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
+)
 _SIGNAL_GAP_S = 3.0
 _ESCALATION = (signal.SIGTERM, signal.SIGINT, signal.SIGKILL)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -37,6 +40,13 @@ class GroupRun:
     elapsed_s: float
     cpu: list[tuple[float, float]]  # (seconds since start, % of all cores) per second
     output_tail: str  # the last 64 KiB of output, without the progress lines
+
+
+def direct_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """`base` without proxy settings, for the generators gonogo starts (Locust, schemathesis):
+    a proxy is a host the environment file never declared, and its latency is not the
+    deployment's."""
+    return {name: value for name, value in base.items() if name not in _PROXY_VARIABLES}
 
 
 def run_bounded(

@@ -22,7 +22,7 @@ from typing import Any
 
 from gonogo.environment_load import LoadScenario
 from gonogo.errors import GonogoError
-from gonogo.probes._process_group import GroupRun, run_bounded
+from gonogo.probes._process_group import GroupRun, direct_environment, run_bounded
 from gonogo.probes.http import merged_headers
 
 __all__ = ["RESULTS_NAME", "LoadRun", "run_load"]
@@ -66,7 +66,7 @@ def run_load(
     results_path.unlink(missing_ok=True)
     settings = _settings(scenario, base_url, headers, ca_file=ca_file, verify_tls=verify_tls)
     env = {
-        **os.environ,
+        **direct_environment(os.environ),
         "GONOGO_LOAD_SCENARIO": json.dumps(settings),
         "GONOGO_LOAD_RESULTS": str(results_path),
         "GONOGO_LOAD_PLANNED_S": repr(scenario.total_duration_s),

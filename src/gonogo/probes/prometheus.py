@@ -180,7 +180,7 @@ def _get(
     deadline = time.monotonic() + timeout_s
     try:
         with (
-            httpx.Client(verify=tls, timeout=timeout_s, headers=headers) as client,
+            httpx.Client(verify=tls, timeout=timeout_s, headers=headers, trust_env=False) as client,
             client.stream("GET", url, params=params) as response,
         ):
             body = bytearray()

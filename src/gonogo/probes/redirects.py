@@ -2,19 +2,20 @@
 
 Knows nothing of pytest or of expectations. Each hop is one `fetch` with its own deadline, so
 a chain costs at most (max_hops + 1) * timeout_s; httpx's own following would hide the hops.
-Only the host asked about, IP literals and localhost are ever contacted: a Location naming
-another host is recorded, not fetched, so no traffic and no DNS query goes anywhere we were
-not told to go. Whether a hop to another address is acceptable is for the checks to judge.
+Only the host asked about and the hosts the caller declares are ever contacted: a Location
+naming any other host (an IP literal and localhost included) is recorded, not fetched, so no
+traffic and no DNS query goes anywhere we were not told to go. Whether a hop to another host
+is acceptable is for the checks to judge.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from dataclasses import dataclass
 
 import httpx
 
+from gonogo.declared_hosts import DeclaredHosts
 from gonogo.errors import TargetUnreachableError
 from gonogo.probes.http import fetch
 
@@ -47,11 +48,14 @@ class RedirectChain:
     loop: bool  # a Location named a URL already requested
     gave_up: bool  # more than max_hops redirects
     problem: str | None
+    # The host of the last hop's Location when it was not followed because nobody declared it.
+    undeclared_host: str | None = None
 
 
 def follow(
     url: str,
     *,
+    hosts: DeclaredHosts | None = None,
     max_hops: int = 5,
     timeout_s: float,
     tls: ssl.SSLContext | None = None,
@@ -59,6 +63,8 @@ def follow(
 ) -> RedirectChain:
     """GET `url`, then each Location in turn, following at most `max_hops` redirects.
 
+    A Location is followed only to `url`'s own host or one `hosts` allows (without `hosts`,
+    only `url`'s host); any other ends the chain with `undeclared_host` set, unfetched.
     `headers` go with every hop, except credentials (Authorization, Cookie) on a hop to
     another origin, as a browser would. Raises TargetUnreachableError when `url` itself gets
     no answer; a later hop that gets none ends the chain with a `problem`, keeping the hops
@@ -67,6 +73,7 @@ def follow(
     if max_hops < 0:
         raise ValueError(f"max_hops must be 0 or more, got {max_hops}")
     origin = httpx.URL(url)
+    allowed = DeclaredHosts.of([origin.host]) | (hosts or DeclaredHosts())
     hops: list[Hop] = []
     target = str(origin)  # the form Locations resolve to, so a loop back to it is seen at once
     while True:
@@ -102,28 +109,23 @@ def follow(
         following = httpx.URL(location)
         if following.scheme not in ("http", "https"):
             return _stopped(hops, f"redirect to {location} not followed (not http or https)")
-        if not _may_contact(following.host, origin.host):
-            return _stopped(hops, f"redirect to another host ({following.host}) not followed")
+        if not allowed.allows(following.host):
+            problem = f"redirect to {location} not followed: {following.host} is not declared"
+            return _stopped(hops, problem, undeclared_host=following.host)
         if len(hops) > max_hops:
             return _stopped(hops, f"more than {max_hops} redirects", gave_up=True)
         target = location
 
 
 def _stopped(
-    hops: list[Hop], problem: str, *, loop: bool = False, gave_up: bool = False
+    hops: list[Hop],
+    problem: str,
+    *,
+    loop: bool = False,
+    gave_up: bool = False,
+    undeclared_host: str | None = None,
 ) -> RedirectChain:
-    return RedirectChain(tuple(hops), None, loop=loop, gave_up=gave_up, problem=problem)
-
-
-def _may_contact(host: str, origin_host: str) -> bool:
-    """The host we were told about, or one reached without a DNS query (IP literal, localhost)."""
-    if host in (origin_host, "localhost"):
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return RedirectChain(tuple(hops), None, loop, gave_up, problem, undeclared_host)
 
 
 def _headers_for(target: httpx.URL, origin: httpx.URL, headers: dict[str, str]) -> dict[str, str]:

@@ -4,12 +4,18 @@ Knows nothing of pytest. schemathesis runs as its own CLI in a child process, in
 group of its own and a scratch directory: its hypothesis machinery, threads and files stay out
 of the suite's process, and the whole group can be stopped however it behaves. It is asked to
 stop (SIGINT, on which it still prints its summary) at the time bound and killed 10 s later.
+
+schemathesis is handed the document as gonogo fetched it (one GET, no redirect followed), in a
+file: given the URL, it would follow a redirect of the document, and it fetches every remote
+`$ref` and `externalValue` a document names, from whatever host. A document that points outside
+itself is refused before the run, so its requests go to the base URL and nowhere else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import selectors
@@ -18,12 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from gonogo.declared_hosts import DeclaredHosts
 from gonogo.environment_flows import SchemathesisRun
 from gonogo.errors import GonogoError
+from gonogo.probes._process_group import direct_environment
+from gonogo.probes.http import tls_context
 
 __all__ = ["SchemathesisOutcome", "run_schemathesis"]
 
@@ -33,6 +46,9 @@ OUTPUT_TAIL_BYTES = 64 * 1024  # the failures' headings come before the summary:
 # `==== 2 failures, 1 warning in 9.46s ====` line sums the run up.
 _FAILING = re.compile(r"^_{3,} (.+?) _{3,}$", re.MULTILINE)
 _TOTAL = re.compile(r"^={3,} (.+?) ={3,}$", re.MULTILINE)
+# Keys whose string value names another document for schemathesis to fetch ("#..." is local).
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef", "operationRef")
+_SHOWN_REFERENCES = 3
 
 
 @dataclass(frozen=True)
@@ -52,10 +68,13 @@ def run_schemathesis(
     *,
     ca_file: Path | None = None,
     verify_tls: bool = True,
+    timeout_s: float = 30.0,
 ) -> SchemathesisOutcome:
     """Run schemathesis's `not_a_server_error` check over every operation of the document.
 
-    Requests go to `base_url` whatever the document's `servers` say. `headers` go on the
+    Requests go to `base_url` whatever the document's `servers` say. The document is fetched
+    here (within `timeout_s`, with `headers`); one that cannot be read, or that names another
+    document (a `$ref` or `externalValue` outside it), fails without a run. `headers` go on the
     command line (`-H`): on a shared machine other users can read them there while it runs.
     """
     if importlib.util.find_spec("schemathesis") is None:
@@ -63,12 +82,93 @@ def run_schemathesis(
             "the OpenAPI smoke's schemathesis run needs schemathesis: "
             "pip install 'gonogo[schemathesis]'"
         )
+    from gonogo.probes.openapi import fetch_document  # that module offers this one's run
+
+    try:
+        document = fetch_document(
+            document_url,
+            headers=dict(headers),
+            timeout_s=timeout_s,
+            tls=tls_context(ca_file, verify_tls),
+        )
+    except GonogoError as exc:
+        return SchemathesisOutcome(False, f"not run, the document was not read: {exc}", "")
+    outside = list(_outside_references(document))
+    if outside:
+        hosts = DeclaredHosts.of_urls([document_url, base_url])
+        return SchemathesisOutcome(False, _refusal(outside, document_url, hosts), "")
+    try:
+        # YAML may hold dates and the like: as text, which is what a JSON document would say.
+        text = json.dumps(document, default=str)
+    except (TypeError, ValueError) as exc:  # a key JSON cannot hold, a document holding itself
+        return SchemathesisOutcome(False, f"not run, the document is not JSON-shaped: {exc}", "")
+    with tempfile.TemporaryDirectory(prefix="gonogo-schemathesis-") as scratch:
+        copy = Path(scratch) / "openapi.json"
+        copy.write_text(text, encoding="utf-8")
+        command = _command(str(copy), base_url, run, headers, ca_file, verify_tls)
+        returncode, output, finished = _run_bounded(command, scratch, run.max_duration_s)
+    return _outcome(returncode, output, finished, run.max_duration_s)
+
+
+def _outside_references(document: Any) -> Iterator[tuple[str, str, str]]:
+    """(where, key, value) of each reference to something outside the document: a `$ref` (or
+    `operationRef`...) not starting with `#`, and every `externalValue`.
+
+    Each mapping and list is visited once (YAML anchors can make a document contain itself),
+    so the walk ends within the document's size, at most MAX_DOCUMENT_BYTES.
+    """
+    queue: deque[tuple[str, Any]] = deque([("", document)])
+    seen: set[int] = set()
+    while queue:
+        where, value = queue.popleft()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            inner = f"{where}[{key}]" if isinstance(value, list) else f"{where}.{key}".lstrip(".")
+            if isinstance(item, str) and isinstance(value, dict):
+                local = item.startswith("#") or key not in _REFERENCES
+                if key == "externalValue" or not local:
+                    yield where or "the top level", str(key), item
+            elif isinstance(item, dict | list):
+                queue.append((inner, item))
+
+
+def _refusal(outside: list[tuple[str, str, str]], document_url: str, hosts: DeclaredHosts) -> str:
+    shown = []
+    for where, key, value in outside[:_SHOWN_REFERENCES]:
+        try:
+            host = httpx.URL(document_url).join(value).host
+        except httpx.InvalidURL:
+            host = ""
+        whose = (
+            f"names {host}, a host the environment does not declare"
+            if host and not hosts.allows(host)
+            else "is outside the document"
+        )
+        shown.append(f"{key} {value!r} at {where} {whose}")
+    more = f" (and {len(outside) - len(shown)} more)" if len(outside) > len(shown) else ""
+    return (
+        "not run: schemathesis would fetch what the document points to, from wherever it "
+        f"points: {'; '.join(shown)}{more}; bundle them into the document"
+    )
+
+
+def _command(
+    location: str,
+    base_url: str,
+    run: SchemathesisRun,
+    headers: Mapping[str, str],
+    ca_file: Path | None,
+    verify_tls: bool,
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
         "schemathesis.cli",
         "run",
-        document_url,
+        location,
         "--url",
         base_url,
         "--checks",
@@ -83,9 +183,7 @@ def run_schemathesis(
     ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    with tempfile.TemporaryDirectory(prefix="gonogo-schemathesis-") as scratch:
-        returncode, output, finished = _run_bounded(command, scratch, run.max_duration_s)
-    return _outcome(returncode, output, finished, run.max_duration_s)
+    return command
 
 
 def _run_bounded(command: list[str], cwd: str, limit_s: float) -> tuple[int, str, bool]:
@@ -94,6 +192,7 @@ def _run_bounded(command: list[str], cwd: str, limit_s: float) -> tuple[int, str
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, arguments as a list
             command,
             cwd=cwd,
+            env=direct_environment(os.environ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
