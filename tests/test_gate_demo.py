@@ -244,3 +244,21 @@ def test_a_query_without_data_is_inconclusive_not_a_pass(demo: DemoConfig, tmp_p
     assert record["triggers"] == ["test_metric_within_bound[quiet-fails]"]
     assert "test_metric_within_bound[typo]" in record["blocking"]
     assert "no data" in (tmp_path / "reports" / "report.html").read_text()
+
+
+REPEATS = 10
+
+
+def test_blue_is_go_every_time(demo: DemoConfig, tmp_path: Path) -> None:
+    """No flaky check: ten runs in a row on an unchanged good release, ten GOs. Green's 500s
+    from an earlier test must first leave the error-ratio window, which the metrics checks
+    rightly judge. (The load stage and the watch window, timed stages, have tests of their
+    own.)"""
+    switch(demo, "blue")
+    wait_for_error_ratio(demo, "ok")
+    verdicts = []
+    for run in range(REPEATS):
+        done, record = run_suite(demo, tmp_path / str(run))
+        not_passed = [c["id"] for c in record["checks"] if c["outcome"] != "passed"]
+        verdicts.append((record["decision"], done.returncode, not_passed))
+    assert verdicts == [("GO", 0, [])] * REPEATS

@@ -262,3 +262,32 @@ def test_plugin_stays_out_of_unrelated_test_runs(pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=1)
     assert "gonogo:" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_secrets_stay_out_of_test_ids_live_logs_and_skip_reasons(
+    suite: pytest.Pytester, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key in a URL is in the check's id (an entry without a name is known by its URL), in
+    httpx's log line for the request, and may be in a skip's reason: all three are masked."""
+    monkeypatch.setenv("SVC_TOKEN", SECRET)
+    write_env(
+        suite,
+        "svc",
+        good_env(service).replace("{url: /health/live}", "{url: '/health/live?key=${SVC_TOKEN}'}")
+        + "exposed_paths: ['/admin?key=${SVC_TOKEN}']\n",
+    )
+    (suite.path / "checks" / "test_extra.py").write_text(
+        "import os\n\nimport pytest\n\n"
+        "def test_needs_access(environment):\n"
+        "    pytest.skip('no access with ' + os.environ['SVC_TOKEN'])\n"
+    )
+    result = suite.runpytest_subprocess(
+        "--env=svc", "-rA", "-vv", "--log-cli-level=DEBUG", "--junitxml=junit.xml"
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "test_path_not_served[/admin?key=***]" in output
+    assert "HTTP Request: GET" in output and "key=***" in output
+    assert "no access with ***" in output
+    assert SECRET not in output
+    assert SECRET not in (suite.path / "junit.xml").read_text()
+    assert decision(suite)["decision"] == "NO-GO"

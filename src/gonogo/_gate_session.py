@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gonogo._gate_actions import DECISION_FILE, HTML_FILE, act_and_report
+from gonogo._run_budget import NOT_STARTED, RunBudget
 from gonogo._section import SEVERITIES
 from gonogo.environment_file import LoadedEnvironment
 from gonogo.gate import CheckResult, Decision, Outcome, decide
@@ -33,6 +34,8 @@ class RunState:
     results: dict[str, CheckResult] = field(default_factory=dict)
     collection_errors: int = 0
     interrupted: bool = False
+    budget: RunBudget | None = None  # the run's time budget; it knows what interrupted the run
+    not_started: int = 0  # checks refused for want of time
     history_file: Path | None = None
     post_rollback: bool = False  # this run verifies after a rollback hook: it acts on nothing
     rollback_enabled: bool = False  # --rollback
@@ -64,6 +67,8 @@ class GateSession:
         if previous is not None and _RANK[previous.outcome] >= _RANK[outcome]:
             outcome = previous.outcome
         properties = dict(report.user_properties)
+        if properties.get(NOT_STARTED) and report.when == "setup":
+            self.run.not_started += 1
         message = str(properties.get("gonogo_message", "")) if outcome == _outcome(report) else ""
         severity = str(properties.get("gonogo_severity", "major"))
         evidence = properties.get("gonogo_evidence")
@@ -87,15 +92,23 @@ class GateSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         run, loaded = self.run, self.loaded
-        interrupted = run.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+        budget = run.budget
+        interruption = budget.interruption if budget is not None else None
+        interrupted = bool(
+            interruption or run.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+        )
         results = list(run.results.values())
         environment = loaded.environment
+        out_of_time = None
+        if budget is not None and run.not_started:
+            out_of_time = f"{budget.described} was spent: {run.not_started} check(s) did not start"
         decision = decide(
             results,
             block_on=environment.gate.block_on,
             waivers=environment.waivers,
-            interrupted=interrupted,
+            interrupted=interruption or interrupted,
             collection_errors=run.collection_errors,
+            incomplete=out_of_time,
         )
         run.decision = decision
         keep = exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)

@@ -22,8 +22,10 @@ from gonogo._section import (
     Section,
     Severity,
     StatusCodes,
+    check_url_port,
     existing_file,
 )
+from gonogo.durations import format_duration
 from gonogo.environment_dependencies import Dependency
 from gonogo.environment_edge import (
     CookiePolicy,
@@ -42,6 +44,7 @@ from gonogo.environment_gate import (
     MetricQuery,
     Metrics,
     Notification,
+    PositiveDuration,
     RollbackHook,
     Waiver,
     Watch,
@@ -95,6 +98,11 @@ class Defaults(Section):
         None, description="PEM bundle to verify TLS against instead of the system store."
     )
     verify_tls: bool = True
+    max_duration: PositiveDuration = Field(
+        1800.0,
+        description="The whole run's time budget (30s, 10m): past it no check starts, and a run "
+        "still busy after a grace period is interrupted (NO-GO). `--max-duration` overrides it.",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict,
         repr=False,
@@ -205,6 +213,7 @@ class Environment(Section):
             parts = urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("expected an http(s):// URL with a host")
+            check_url_port(value)
         return value
 
     @model_validator(mode="before")
@@ -226,6 +235,9 @@ class Environment(Section):
         self._check_host_references()
         self._check_health_references()
         self._check_gate_references()
+        shortfall = self.budget_shortfall(self.defaults.max_duration)
+        if shortfall:
+            raise PydanticCustomError("gonogo", f"defaults.max_duration: {shortfall}")
         for where, url in self._urls():
             if url is None and where.startswith("tls"):
                 raise PydanticCustomError(
@@ -349,6 +361,23 @@ class Environment(Section):
                 "baseline: compares the load stage's KPIs with an earlier run's; "
                 "expected a load section",
             )
+
+    def budget_shortfall(self, budget_s: float) -> str | None:
+        """Why a run budget of `budget_s` cannot hold the stages of fixed length (the load run
+        and the watch window), or None when it can."""
+        stages = []
+        if self.load is not None:
+            stages.append(("the load run", self.load.total_duration_s))
+        if self.watch is not None and self.watch.duration:
+            stages.append(("the watch window", self.watch.duration))
+        needed = sum(seconds for _, seconds in stages)
+        if needed < budget_s:
+            return None
+        parts = " and ".join(f"{what} ({format_duration(seconds)})" for what, seconds in stages)
+        return (
+            f"{format_duration(budget_s)} leaves no time for the checks after {parts}; "
+            f"expected more than {format_duration(needed)}"
+        )
 
     def watch_entries(self) -> list[WatchEntry]:
         """What the watch window measures: the watch section's entries, or without one the wait

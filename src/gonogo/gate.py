@@ -84,10 +84,14 @@ def decide(
     block_on: Iterable[Severity],
     waivers: Sequence[Waiver] = (),
     today: date | None = None,
-    interrupted: bool = False,
+    interrupted: bool | str = False,
     collection_errors: int = 0,
+    incomplete: str | None = None,
 ) -> Decision:
-    """GO only when something was verified and nothing that blocks went wrong."""
+    """GO only when something was verified and nothing that blocks went wrong.
+
+    `interrupted` is true, or says what interrupted the run (SIGTERM); `incomplete` says why
+    checks were left out (the time budget), which alone makes the run NO-GO."""
     blocking_severities = set(block_on)
     today = today or date.today()
     active = [w for w in waivers if w.expires >= today]
@@ -103,7 +107,10 @@ def decide(
     )
     reasons: list[str] = []
     if interrupted:
-        reasons.append("the run was interrupted before every check finished")
+        by = f" ({interrupted})" if isinstance(interrupted, str) else ""
+        reasons.append(f"the run was interrupted{by} before every check finished")
+    if incomplete:
+        reasons.append(incomplete)
     if collection_errors:
         reasons.append(f"{collection_errors} check module(s) could not be collected")
     if not results:

@@ -17,6 +17,8 @@ import pytest
 
 from gonogo import hookspecs
 from gonogo._gate_session import GateSession, RunState
+from gonogo._run_budget import RunBudget, grace_s
+from gonogo.command_line import command_line_problem
 from gonogo.durations import parse_duration
 from gonogo.environment import (
     API_SECTIONS,
@@ -35,11 +37,13 @@ from gonogo.environment_file import (
 )
 from gonogo.errors import GonogoError
 from gonogo.probes.dependencies import missing_drivers
+from gonogo.redaction import redact_log_records
 from gonogo.targets import TARGETS
 
 NOT_APPLICABLE = "gonogo_not_applicable"
 _SPENDS_ALLOWANCE = "rate_limit"
 _WATCHES = "watch_entry"
+_WAITS = "wait"
 JUNIT_FILE = "junit.xml"
 HISTORY_FILE = "history.sqlite"
 
@@ -80,6 +84,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=_duration_option,
         help="watch window after the checks (30s, 10m): re-run the watch checks every interval "
         "and fire rollback triggers; overrides the environment's watch.duration, 0 skips it",
+    )
+    group.addoption(
+        "--max-duration",
+        dest="gonogo_max_duration",
+        metavar="DURATION",
+        type=_duration_option,
+        help="the whole run's time budget (90s, 10m; default: the environment's "
+        "defaults.max_duration, 30m): past it no check starts, and a run still busy after a "
+        "grace period is interrupted",
     )
     group.addoption(
         "--rollback",
@@ -142,7 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = Path(
         config.getoption("gonogo_report_dir") or rootpath / str(config.getini("gonogo_report_dir"))
     ).resolve()
-    loaded = None
+    loaded, budget = None, None
     choice = config.getoption("gonogo_env")
     if choice:
         try:
@@ -160,8 +173,15 @@ def pytest_configure(config: pytest.Config) -> None:
                 loaded = with_watch(loaded, watch_s)
             except GonogoError as exc:
                 raise pytest.UsageError(f"gonogo: --watch: {exc}") from None
+        budget = _run_budget(config, loaded)
+        # httpx logs every URL it requests, query string and all, to live logs and log files.
+        config.add_cleanup(redact_log_records(loaded.redactor))
+    problem = command_line_problem(config, loaded.environment if loaded else None)
+    if problem:
+        raise pytest.UsageError(f"gonogo: {problem}")
     config.stash[_RUN] = RunState(
         loaded=loaded,
+        budget=budget,
         report_dir=report_dir,
         environments_dir=environments_dir,
         history_file=_history_file(config, report_dir),
@@ -170,6 +190,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if loaded is not None and not _is_worker(config) and not config.option.xmlpath:
         config.option.xmlpath = str(report_dir / JUNIT_FILE)
+
+
+def _run_budget(config: pytest.Config, loaded: LoadedEnvironment) -> RunBudget:
+    """The run's time budget, registered on this process; a budget too short for the load run
+    and the watch window is a usage error, not a run that cannot but fail."""
+    environment = loaded.environment
+    seconds = config.getoption("gonogo_max_duration")
+    source = "--max-duration"
+    if seconds is None:
+        seconds, source = environment.defaults.max_duration, "defaults.max_duration"
+    shortfall = environment.budget_shortfall(seconds)
+    if shortfall:
+        raise pytest.UsageError(f"gonogo: {source}: {shortfall}")
+    budget = RunBudget(config, seconds, source, grace_s(environment.defaults.timeout_s))
+    config.pluginmanager.register(budget, "gonogo-budget")
+    return budget
 
 
 def _history_file(config: pytest.Config, report_dir: Path) -> Path | None:
@@ -215,7 +251,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             continue
         targets = TARGETS[name](loaded.environment)
         if targets:
-            metafunc.parametrize(name, targets, ids=[_target_id(t) for t in targets])
+            # An entry without a name is known by its URL, which may carry a key.
+            ids = [loaded.redactor.redact(_target_id(t)) for t in targets]
+            metafunc.parametrize(name, targets, ids=ids)
         else:
             mark = getattr(pytest.mark, NOT_APPLICABLE)
             metafunc.parametrize(name, [pytest.param(None, marks=mark)], ids=["none"])
@@ -237,10 +275,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not_applicable:
         config.hook.pytest_deselected(items=not_applicable)
         items[:] = [i for i in items if not i.get_closest_marker(NOT_APPLICABLE)]
-    # A rate-limit burst spends the limit's allowance: the rest of the run goes first. The
-    # watch window comes last of all: it watches the deployment the other checks judged.
+    # Readiness goes first, so the wait is charged to the check that waits, not to whichever
+    # check needed readiness first. A rate-limit burst spends the limit's allowance: the rest
+    # of the run goes before it. The watch window comes last of all: it watches the deployment
+    # the other checks judged.
     items.sort(
         key=lambda item: (
+            _WAITS not in getattr(item, "fixturenames", ()),
             _WATCHES in getattr(item, "fixturenames", ()),
             _SPENDS_ALLOWANCE in getattr(item, "fixturenames", ()),
         )
@@ -277,7 +318,10 @@ def pytest_runtest_makereport(
             report.longrepr = (
                 f"{item.location[0]}:{call.excinfo.traceback[-1].lineno + 1}: {finding}"
             )
-    if report.longrepr is not None:
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason), kept in shape
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, redact(reason))
+    elif report.longrepr is not None:
         text = str(report.longrepr)
         if loaded.redactor.contains_secret(text):
             report.longrepr = redact(text)
@@ -359,6 +403,13 @@ def record_fingerprint(config: pytest.Config, facts: dict[str, str]) -> None:
     record and the history keep for `gonogo diff --last`. Held on the process that probed
     until its next test report carries it to the controlling process."""
     config.stash[_RUN].pending_fingerprint.update(facts)
+
+
+def time_left(config: pytest.Config) -> float | None:
+    """Seconds left of the run's time budget, for a stage that should not start unless it can
+    finish within it (the load run); None without an environment."""
+    budget = config.stash[_RUN].budget
+    return None if budget is None else budget.seconds_left()
 
 
 def history_file(config: pytest.Config) -> Path | None:
