@@ -16,14 +16,68 @@ HERE = Path(__file__).parent / "environments"
 MALFORMED = sorted((HERE / "malformed").glob("*.yaml"))
 
 
-def _expected_fragment(path: Path) -> str:
-    first = path.read_bytes().split(b"\n", 1)[0].decode()
-    assert first.startswith("# expect: "), f"{path.name}: first line must say what to expect"
-    return first.removeprefix("# expect: ")
+def expected_fragments(path: Path) -> list[str]:
+    """The file's leading `# expect: FRAGMENT` lines: each must be in the error message (a file
+    with several errors lists each key path on a line of its own)."""
+    lines = path.read_bytes().split(b"\n")
+    assert lines[0].startswith(b"# expect: "), f"{path.name}: first line must say what to expect"
+    expected = []
+    for line in lines:
+        if not line.startswith(b"# expect: "):
+            break
+        expected.append(line.decode().removeprefix("# expect: "))
+    return expected
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(MALFORMED) >= 15
+    assert len(MALFORMED) >= 40
+
+
+# The issue's categories of malformed or hostile files, and corpus files that stand for each
+# (tests/test_bad_environments.py generates the rest: huge files, UTF-16, long extends chains).
+CATEGORIES = {
+    "wrong types": [
+        "wrong-type-timeout",
+        "wrong-type-bool",
+        "wrong-type-mapping",
+        "smoke-not-list",
+    ],
+    "unknown keys": ["unknown-top-key", "unknown-nested-key"],
+    "missing required keys": ["missing-request", "missing-prometheus", "waiver-without-expiry"],
+    "cyclic extends": ["extends-cycle"],
+    "extends to a missing file": ["extends-missing", "extends-directory", "extends-not-a-name"],
+    "alias bombs": ["alias-bomb", "alias-bomb-merge-keys", "alias-recursive", "deep-nesting"],
+    "Python object tags": ["python-tag", "python-object-apply", "python-object-new", "python-name"],
+    "other tags": ["custom-tag", "python-tag-directive", "python-tag-on-key"],
+    "non-UTF-8 bytes": ["non-utf8", "nul-bytes"],
+    "empty file": ["empty", "only-comments"],
+    "not a mapping at the top level": ["top-level-list", "top-level-scalar", "two-documents"],
+    "negative timeouts": ["negative-timeout", "negative-timeouts", "timeout-too-long"],
+    "thresholds out of range": [
+        "thresholds-out-of-range",
+        "load-error-rate-percent",
+        "load-window-error-rate",
+        "not-a-number-threshold",
+    ],
+    "ports out of range": ["port-out-of-range", "ports-out-of-range", "url-port-out-of-range"],
+    "invalid PromQL durations": [
+        "metrics-bad-duration",
+        "metrics-duration-decimal",
+        "watch-interval-words",
+    ],
+    "invalid regexes": [
+        "container-bad-log-pattern",
+        "flow-bad-header-regex",
+        "dependency-bad-banner-regex",
+    ],
+    "YAML syntax": ["yaml-syntax", "tabs-indentation", "duplicate-key", "invalid-date"],
+}
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_corpus_covers_category(category: str) -> None:
+    names = {path.stem for path in MALFORMED}
+    assert set(CATEGORIES[category]) <= names
 
 
 @pytest.mark.parametrize("path", MALFORMED, ids=[p.stem for p in MALFORMED])
@@ -31,7 +85,8 @@ def test_malformed_file_names_key_path(path: Path) -> None:
     with pytest.raises(EnvironmentFileError) as caught:
         load_environment(path, {})
     message = str(caught.value)
-    assert _expected_fragment(path) in message
+    for fragment in expected_fragments(path):
+        assert fragment in message
     assert str(path.name) in message
     assert "Traceback" not in message
     assert len(message.splitlines()) <= 20

@@ -24,6 +24,8 @@ def key_path(parts: tuple[str | int, ...]) -> str:
     """Render a location as `smoke[2].expect.status`, the way error messages name keys."""
     out = ""
     for part in parts:
+        if not isinstance(part, int) and not str(part).isprintable():
+            part = repr(str(part))  # a key with a newline must not split the message
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
@@ -45,9 +47,17 @@ def interpolate(
             return [walk(item, (*where, index)) for index, item in enumerate(node)]
         if isinstance(node, dict):
             # Keys too: a file path or a sysctl name may differ from one machine to the next.
-            return {
-                walk(key, where): walk(value, (*where, str(key))) for key, value in node.items()
-            }
+            result: dict[Any, Any] = {}
+            written: dict[Any, Any] = {}
+            for key, value in node.items():
+                name = walk(key, where)
+                if name in result:  # two keys that substitute to one: a value would be lost
+                    raise EnvironmentFileError(
+                        f"{source}: {key_path(where)}: keys {written[name]!r} and {key!r} both "
+                        f"become {name!r} once variables are substituted; one value would be lost"
+                    )
+                result[name], written[name] = walk(value, (*where, str(key))), key
+            return result
         return node
 
     def _substitute(text: str, where: tuple[str | int, ...]) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "Severity",
     "StatusCode",
     "StatusCodes",
+    "check_url_port",
     "existing_file",
     "http_url",
 ]
@@ -60,12 +61,24 @@ def _status_list(value: Any) -> Any:
 StatusCodes = Annotated[list[StatusCode], BeforeValidator(_status_list)]
 
 
+def check_url_port(url: str) -> None:
+    """A URL's port, when it has one, is 1-65535: urlsplit only looks when asked, so a typo
+    like :80800 would otherwise surface mid-run as a failed connection."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("expected a URL whose port is 1-65535")
+
+
 def http_url(value: str) -> str:
     if value.startswith("/"):
         return value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http(s):// URL with a host, or a path starting with /")
+    check_url_port(value)
     return value
 
 
@@ -78,8 +91,12 @@ def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
     """A path as written in the environment file, made absolute against that file's directory;
     it must name an existing file, since a missing one would only fail mid-run."""
     base = (info.context or {}).get("base_dir", Path.cwd())
-    path = value if value.is_absolute() else (base / value).resolve()
-    if not path.is_file():
+    try:
+        path = value if value.is_absolute() else (base / value).resolve()
+        found = path.is_file()
+    except OSError as exc:  # a name too long, a loop of links
+        raise ValueError(f"{what} {str(value)[:80]!r}: {exc.strerror}") from None
+    if not found:
         raise ValueError(f"{what} {path} does not exist")
     return path
 
@@ -87,7 +104,8 @@ def existing_file(value: Path, info: ValidationInfo, what: str) -> Path:
 class Section(BaseModel):
     """Base of every section: frozen, and unknown keys are errors with a did-you-mean."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity: a bound that compares false with everything is a GO nobody earned.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

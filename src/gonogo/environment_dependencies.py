@@ -14,7 +14,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Entry, Seconds, Section, StatusCodes
+from gonogo._section import Entry, Seconds, Section, StatusCodes, check_url_port
 
 __all__ = ["DRIVERS", "KINDS", "Dependency", "DependencyKind", "QueryCheck"]
 
@@ -115,6 +115,8 @@ class Dependency(Entry):
             port = parts.port
         except ValueError as exc:
             raise ValueError(f"invalid port ({exc})") from None
+        if port == 0:
+            raise ValueError("invalid port (0); expected 1-65535")
         if not parts.hostname:
             raise ValueError("expected a host in the URL")
         if parts.scheme == "tcp" and port is None:
@@ -128,6 +130,7 @@ class Dependency(Entry):
             parts = urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("expected an http(s):// URL with a host")
+            check_url_port(value)
         return value
 
     @field_validator("banner")

@@ -14,7 +14,16 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Entry, HttpUrl, Name, Request, Seconds, Section, StatusCodes
+from gonogo._section import (
+    Entry,
+    HttpUrl,
+    Name,
+    Request,
+    Seconds,
+    Section,
+    StatusCodes,
+    check_url_port,
+)
 
 __all__ = [
     "DIGEST_HEADERS",
@@ -255,6 +264,10 @@ class Cors(Entry):
         for origin in value if isinstance(value, list) else [value]:
             parts = urlsplit(origin)
             shaped = parts.scheme in ("http", "https") and parts.hostname and not parts.path
+            try:
+                check_url_port(origin)
+            except ValueError:
+                shaped = False
             if origin != "*" and not shaped:
                 raise PydanticCustomError(
                     "gonogo",
@@ -338,4 +351,6 @@ def _port_of(url: str) -> int:
         port = urlsplit(url).port
     except ValueError as exc:
         raise ValueError(f"{url!r}: {exc}") from None
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0, expected 1-65535")
     return port or 443

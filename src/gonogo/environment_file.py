@@ -71,12 +71,12 @@ def resolve_environment_path(value: str, directory: Path) -> Path:
     """`staging` -> `<directory>/staging.yaml`; a value with a suffix or a slash is a path."""
     candidate = Path(value)
     if candidate.suffix in (".yaml", ".yml") or "/" in value:
-        if candidate.is_file():
+        if _is_file(candidate, f"--env {value}"):
             return candidate.resolve()
         raise EnvironmentFileError(f"--env {value}: no such file")
     for suffix in (".yaml", ".yml"):
         path = directory / f"{value}{suffix}"
-        if path.is_file():
+        if _is_file(path, f"--env {value}"):
             return path.resolve()
     names = ", ".join(available_environments(directory)) or "none"
     raise EnvironmentFileError(
@@ -102,7 +102,7 @@ def load_environment(path: Path, environ: Mapping[str, str]) -> LoadedEnvironmen
     try:
         environment = Environment.model_validate(merged, context={"base_dir": path.parent})
     except ValidationError as exc:
-        raise EnvironmentFileError(describe_validation_error(exc, path, redactor)) from None
+        raise EnvironmentFileError(describe_validation_error(exc, path, redactor, merged)) from None
     redactor = Redactor(secrets | _literal_secrets(environment))
     return LoadedEnvironment(environment=environment, path=path, redactor=redactor)
 
@@ -143,9 +143,20 @@ def _extends_target(source: Path, value: Any) -> Path | None:
     if not isinstance(value, str) or not value:
         raise EnvironmentFileError(f"{source}: extends: expected a file name, got {value!r}")
     target = (source.parent / value).resolve()
-    if not target.is_file():
+    if not _is_file(target, f"{source}: extends"):
         raise EnvironmentFileError(f"{source}: extends: no such file {target}")
     return target
+
+
+def _is_file(path: Path, what: str) -> bool:
+    """Whether `path` is a regular file; a directory or an unusable name is an error that
+    says so, rather than "no such file" or a traceback."""
+    try:
+        if path.is_dir():
+            raise EnvironmentFileError(f"{what}: {path} is a directory, expected a YAML file")
+        return path.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise EnvironmentFileError(f"{what}: {str(path)[:120]!r}: {exc.strerror}") from None
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -91,12 +91,18 @@ def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
     return path
 
 
-def _compiled(value: dict[str, str]) -> dict[str, str]:
+def _compiled(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value  # the mapping's own validation says what is wrong
     for key, pattern in value.items():
+        if not isinstance(pattern, str):
+            continue  # likewise: expected a string
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"{key}: not a valid regular expression: {exc}") from None
+            raise PydanticCustomError(
+                "gonogo", f"{key}: not a valid regular expression: {exc}, in {pattern!r}"
+            ) from None
     return value
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Name, Seconds, Section, Severity
+from gonogo._section import Name, Seconds, Section, Severity, check_url_port
 from gonogo.durations import format_duration, parse_duration
 
 __all__ = [
@@ -56,8 +57,10 @@ PositiveDuration = Annotated[
 
 
 def _full_url(value: Any) -> Any:
-    if isinstance(value, str) and not value.startswith(("http://", "https://")):
-        raise ValueError("expected an http(s):// URL")
+    if isinstance(value, str):
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+            raise ValueError("expected an http(s):// URL")
+        check_url_port(value)
     return value
 
 
@@ -191,7 +194,10 @@ class Watch(Section):
                 "gonogo",
                 f"count: expected a whole number of measurements, 1 to 10000, not {count!r}",
             )
-        interval = parse_duration(data.get("interval", 10.0))
+        try:
+            interval = parse_duration(data.get("interval", 10.0))
+        except ValueError as exc:
+            raise PydanticCustomError("gonogo", f"interval: {exc}") from None
         rest = {key: value for key, value in data.items() if key != "count"}
         return {**rest, "duration": (count - 1) * interval}
 

@@ -9,6 +9,7 @@ log rotation, databases and caches bound to loopback or a private address.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -73,11 +74,13 @@ def _bytes(value: Any) -> Any:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     match = _SIZE.match(str(value))
-    if not match:
+    size = float(match[1]) * _SIZE_UNITS[match[2].lower()] if match else math.inf
+    if not math.isfinite(size):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise PydanticCustomError(
-            "gonogo", f"expected a size such as 512M, 1G or 1048576, got {value!r}"
+            "gonogo", f"expected a size such as 512M, 1G or 1048576, got {shown}"
         )
-    return int(float(match[1]) * _SIZE_UNITS[match[2].lower()])
+    return int(size)
 
 
 def _seconds(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from gonogo._section import Name, Section, Severity, existing_file
+from gonogo._section import Name, Section, Severity, StatusCode, existing_file
 from gonogo.environment_flows import Method
 
 __all__ = [
@@ -74,6 +74,16 @@ class WindowRule(Section):
             raise PydanticCustomError("gonogo", "expected exactly one of `above` or `below`")
         if (self.for_s is None) == (self.over_s is None):
             raise PydanticCustomError("gonogo", "expected exactly one of `for_s` or `over_s`")
+        side, bound = ("above", self.above) if self.above is not None else ("below", self.below)
+        if self.kpi == "error_rate" and not 0 <= (bound or 0) <= 1:
+            raise PydanticCustomError(
+                "gonogo",
+                f"{side}: the error rate is a ratio from 0 to 1 (0.05 is 5 %), found {bound:g}",
+            )
+        if (bound or 0) < 0:
+            raise PydanticCustomError(
+                "gonogo", f"{side}: {self.kpi} is never negative, found {bound:g}"
+            )
         return self
 
     @property
@@ -94,7 +104,9 @@ class LoadRequest(Section):
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     json_body: Any = Field(None, alias="json", repr=False)
-    expect_status: list[int] | None = Field(None, description="Default: any status below 400.")
+    expect_status: list[StatusCode] | None = Field(
+        None, description="Default: any status below 400."
+    )
 
 
 class Stage(Section):
