@@ -12,7 +12,19 @@ from types import TracebackType
 
 from gonogo.errors import TargetTimeoutError, TargetUnreachableError
 
-__all__ = ["Watchdog", "connect"]
+__all__ = ["NOT_TLS", "Watchdog", "connect"]
+
+# What OpenSSL says when the first bytes back cannot be a TLS record at all.
+NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+    }
+)
 
 
 def connect(host: str, port: int, timeout_s: float, where: object) -> socket.socket:

@@ -22,7 +22,7 @@ import httpcore
 import httpx
 
 from gonogo.errors import TargetTimeoutError, TargetUnreachableError
-from gonogo.probes._connect import Watchdog
+from gonogo.probes._connect import NOT_TLS, Watchdog
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpResponse", "fetch", "merged_headers", "tls_context"]
 
@@ -30,17 +30,6 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 _Trace = Callable[[str, dict[str, Any]], None]
 # httpcore gives up on an answer whose head grows past this without ending.
 _HEAD_LIMIT: int = getattr(httpcore.HTTP11Connection, "MAX_INCOMPLETE_EVENT_SIZE", 102_400)
-# What OpenSSL says when the first bytes back cannot be a TLS record at all.
-_NOT_TLS = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "UNKNOWN_PROTOCOL",
-        "HTTP_REQUEST",
-        "HTTPS_PROXY_REQUEST",
-        "PACKET_LENGTH_TOO_LONG",
-        "RECORD_LAYER_FAILURE",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -257,7 +246,7 @@ def _reason(exc: httpx.HTTPError, timeout_s: float) -> str:
             return f"TLS certificate rejected: {cause.verify_message}"
         if isinstance(cause, ssl.SSLError):
             reason = cause.reason or str(cause)
-            if reason in _NOT_TLS:
+            if reason in NOT_TLS:
                 return (
                     f"TLS handshake failed: the answer is not TLS "
                     f"({reason.lower().replace('_', ' ')}); "

@@ -25,7 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from gonogo.errors import TargetTimeoutError, TargetUnreachableError
-from gonogo.probes._connect import connect
+from gonogo.probes._connect import NOT_TLS, connect
 
 __all__ = [
     "PROTOCOLS",
@@ -53,16 +53,6 @@ _VERSIONS = {
 _EVERYTHING = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
 # Anonymous suites send no certificate, so the handshake that fetches one must not settle on them.
 _WITH_CERTIFICATE = "ALL:COMPLEMENTOFALL:!aNULL:@SECLEVEL=0"
-# What OpenSSL says when the first bytes back cannot be a TLS record at all.
-_NOT_TLS = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "UNKNOWN_PROTOCOL",
-        "HTTP_REQUEST",
-        "HTTPS_PROXY_REQUEST",
-        "PACKET_LENGTH_TOO_LONG",
-    }
-)
 # X509_V_ERR_* codes that get operator words; the rest are quoted as OpenSSL words them.
 _NOT_YET_VALID, _EXPIRED = 9, 10
 _SELF_SIGNED, _SELF_SIGNED_IN_CHAIN = 18, 19
@@ -391,7 +381,7 @@ def _handshake(target: _Target, context: ssl.SSLContext) -> _Hello:
             raise _RefusedError("closed the connection") from None
         except ssl.SSLError as exc:
             reason = exc.reason or type(exc).__name__
-            if reason in _NOT_TLS:
+            if reason in NOT_TLS:
                 raise TargetUnreachableError(
                     f"{target}: answered with something that is not TLS ({_words(reason)}); "
                     "plain HTTP or another protocol on this port?"
