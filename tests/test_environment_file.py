@@ -231,3 +231,25 @@ def test_staging_needs_its_base_url() -> None:
         "default; set it, or write ${STAGING_BASE_URL:-default}"
     )
     assert available_environments(REPO_ENVIRONMENTS) == ["demo", "production", "staging"]
+
+
+def test_literal_credentials_in_any_headers_mapping_are_secret(tmp_path: Path) -> None:
+    """Not only smoke and flow headers: webhook, metrics and load headers are masked too."""
+    path = tmp_path / "env.yaml"
+    path.write_text(
+        "name: x\n"
+        "base_url: http://127.0.0.1:9\n"
+        "metrics:\n"
+        "  prometheus: http://127.0.0.1:9090\n"
+        "  headers: {Authorization: Bearer literal-metrics-token}\n"
+        "  queries: [{name: up, query: up, min: 1}]\n"
+        "notify:\n"
+        "  - url: http://127.0.0.1:9/hook\n"
+        "    headers: {Authorization: Bearer literal-notify-token}\n"
+        "load:\n"
+        "  requests:\n"
+        "    - {name: a, path: /, headers: {X-Api-Key: literal-load-key}}\n"
+    )
+    redactor = load_environment(path, {}).redactor
+    text = "Bearer literal-metrics-token; Bearer literal-notify-token; literal-load-key"
+    assert redactor.redact(text) == "***; ***; ***"

@@ -6,7 +6,7 @@ file (so an error names the file that holds the key), merge base-first, then val
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -176,21 +176,27 @@ def _string_list(document: dict[str, Any], key: str) -> list[str]:
 
 
 def _literal_secrets(environment: Environment) -> set[str]:
-    """Credentials written into the file rather than passed as ${VAR}: masked all the same."""
-    headers = [environment.defaults.headers]
-    headers += [check.request.headers for check in environment.smoke]
-    headers += [entry.headers for entry in environment.bad_input]
-    headers += [entry.headers for entry in environment.openapi]
-    for flow in environment.flows:
-        for step in flow.steps:
-            headers.append(step.request.headers)
-            if step.cleanup is not None:
-                headers.append(step.cleanup.request.headers)
+    """Credentials written into the file rather than passed as ${VAR}: masked all the same.
+    Every `headers` mapping counts, wherever it sits (smoke, flows, load, metrics, webhooks,
+    edge requests), so a section added later is covered without being listed here."""
     found = {
         value
-        for mapping in headers
+        for mapping in _header_mappings(environment.model_dump())
         for header, value in mapping.items()
+        if isinstance(header, str) and isinstance(value, str)
         if header.lower() in SENSITIVE_HEADERS
     }
     found |= {d.secret for d in environment.dependencies if d.secret}
     return found
+
+
+def _header_mappings(data: Any) -> Iterator[dict[Any, Any]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "headers" and isinstance(value, dict):
+                yield value
+            else:
+                yield from _header_mappings(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _header_mappings(item)
