@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from gonogo.declared_hosts import DeclaredHosts, declared_hosts_of, host_of
 from gonogo.environment import Environment
@@ -517,19 +518,22 @@ def test_a_load_request_for_another_host_is_refused_and_counted(
             "duration_s": 2,
             "processes": 1,
             "grace_s": 20,
-            "requests": [
-                {"name": "home", "path": "/fast"},
-                # Passes validation (it starts with /), reads as another host: refused, counted.
-                {"name": "double-slash", "path": f"//{elsewhere.removeprefix('http://')}/x"},
-            ],
+            "requests": [{"name": "home", "path": "/fast"}],
         }
     )
-    # Validation allows only paths; a request built around it must still not leave the host.
-    absolute = LoadRequest.model_construct(
-        name="absolute", method="GET", path=f"{elsewhere}/x", weight=1, headers={},
-        json_body=None, expect_status=None,
-    )  # fmt: skip
-    scenario = scenario.model_copy(update={"requests": [*scenario.requests, absolute]})
+    # Validation allows only paths on base_url (`//host/x` included: it is refused there too);
+    # requests built around it must still not leave the host.
+    double_slash = f"//{elsewhere.removeprefix('http://')}/x"
+    with pytest.raises(ValidationError, match="names another host"):
+        LoadRequest.model_validate({"name": "double-slash", "path": double_slash})
+    built = [
+        LoadRequest.model_construct(
+            name=name, method="GET", path=path, weight=1, headers={}, json_body=None,
+            expect_status=None,
+        )
+        for name, path in (("double-slash", double_slash), ("absolute", f"{elsewhere}/x"))
+    ]  # fmt: skip
+    scenario = scenario.model_copy(update={"requests": [*scenario.requests, *built]})
     load_run = run_load(
         scenario,
         base_url=url,

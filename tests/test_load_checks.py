@@ -56,8 +56,21 @@ def test_protected_environment_refuses_load(
 
 
 def test_load_stage_refuses_xdist(tmp_path: Path) -> None:
-    text = SCENARIO.replace("protected: true", "protected: false")
-    returncode, record, output = run_load_stage(tmp_path, text, "-n", "2")
-    assert returncode == 1
-    assert "the load stage does not run under pytest-xdist (-n)" in output
-    assert "load" not in record
+    """Refused before any check starts (gonogo.command_line), not by a failing check."""
+    env_file = tmp_path / "prod.yaml"
+    env_file.write_text(SCENARIO.replace("protected: true", "protected: false"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "pytest", f"--env={env_file}", f"--report-dir={tmp_path / 'reports'}"),
+            *("-p", "no:cacheprovider", "-m", "load", "-n", "2"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4
+    assert "-n 2" in done.stderr and "-m load" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reports" / "decision.json").exists()

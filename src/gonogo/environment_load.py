@@ -100,13 +100,26 @@ class LoadRequest(Section):
 
     name: Name
     method: Method = "GET"
-    path: str = Field(pattern=r"^/", description="Joined to base_url.")
+    path: str = Field(description="Joined to base_url.")
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     json_body: Any = Field(None, alias="json", repr=False)
     expect_status: list[StatusCode] | None = Field(
         None, description="Default: any status below 400."
     )
+
+    @field_validator("path")
+    @classmethod
+    def _on_base_url(cls, value: str) -> str:
+        """`//host/x` starts with a slash too, and names another host."""
+        if not value.startswith("/") or value.startswith("//"):
+            raise PydanticCustomError(
+                "gonogo",
+                "expected a path on base_url, starting with a single /, not {value} "
+                "(//host/... names another host)",
+                {"value": repr(value)},
+            )
+        return value
 
 
 class Stage(Section):
