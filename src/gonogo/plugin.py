@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gonogo import hookspecs
-from gonogo._gate_session import GateSession, RunState
+from gonogo._gate_session import DECISION_FILE, GateSession, RunState
 from gonogo._run_budget import RunBudget, grace_s
 from gonogo.command_line import command_line_problem
 from gonogo.durations import parse_duration
@@ -157,6 +157,9 @@ def pytest_configure(config: pytest.Config) -> None:
     ).resolve()
     loaded, budget = None, None
     choice = config.getoption("gonogo_env")
+    if choice and not _is_worker(config):
+        # A run refused below writes no record: an earlier run's GO must not stand in for it.
+        (report_dir / DECISION_FILE).unlink(missing_ok=True)
     if choice:
         try:
             path = resolve_environment_path(choice, environments_dir)
