@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -70,10 +72,11 @@ def run_suite(
     *args: str,
     env_file: Path = DEMO_ENV,
     marks: str = "not load and not watch",
+    variables: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     """`pytest --env demo -m MARKS` in a separate process, as a user runs it; the load stage
     and the watch window have their own tests (they take seconds, and load does not run
-    under -n)."""
+    under -n). `variables` are added to the process environment."""
     done = subprocess.run(
         [
             sys.executable,
@@ -88,7 +91,7 @@ def run_suite(
             *args,
         ],
         cwd=REPO,
-        env={**os.environ, **demo.variables()},
+        env={**os.environ, **demo.variables(), **variables},
         capture_output=True,
         text=True,
         timeout=300,

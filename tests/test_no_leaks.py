@@ -11,13 +11,11 @@ import html
 import io
 import json
 import logging
-import os
 import pprint
 import re
 import secrets
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +34,7 @@ from gonogo.demo.config import SECRET_VARIABLES
 from gonogo.demo.deployment import DemoConfig, status, switch
 from gonogo.redaction import Redactor, redact_log_records
 from tests.asgi_server import serve
-from tests.test_demo_suite import DEMO_ENV, REPO
+from tests.test_demo_suite import DEMO_ENV, REPO, run_suite
 
 BASIC_USER = "gonogo"
 # Our own secrets, passed as environment variables the environment file references. Some carry
@@ -195,35 +193,22 @@ def leaky_environment(
     return path
 
 
+# Every part of pytest's report a secret could reach: verbose ids, all sections, locals in
+# tracebacks, debug logs, and captured output in the JUnit XML.
+VERBOSE = ("-vv", "-rA", "-l", "--log-level=DEBUG", "-o", "junit_logging=all")
+
+
 def run_gonogo(
-    variables: dict[str, str], env_file: Path, report_dir: Path, marks: str, *args: str
+    demo: DemoConfig,
+    variables: dict[str, str],
+    env_file: Path,
+    report_dir: Path,
+    marks: str,
+    *args: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--env={env_file}",
-            f"--report-dir={report_dir}",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            marks,
-            "-vv",
-            "-rA",
-            "-l",
-            "--log-level=DEBUG",
-            "-o",
-            "junit_logging=all",
-            *args,
-        ],
-        cwd=REPO,
-        env={**os.environ, **variables},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return run_suite(
+        demo, report_dir, *VERBOSE, *args, env_file=env_file, marks=marks, variables=variables
     )
-    return done, json.loads((report_dir / "decision.json").read_text())
 
 
 def spellings(secret: str) -> set[str]:
@@ -420,7 +405,7 @@ def test_whole_suite_with_a_failing_hook_leaks_no_secret(
     reports = tmp_path / "reports"
     switch(demo, "green")
     try:
-        done, record = run_gonogo(variables, env_file, reports, "", "--tb=long", "--rollback")
+        done, record = run_gonogo(demo, variables, env_file, reports, "", "--tb=long", "--rollback")
     finally:
         switch(demo, "blue")
     assert status(demo).active == "blue"
@@ -499,6 +484,7 @@ def test_verification_after_the_hook_and_a_locustfile_leak_no_secret(
     reports = tmp_path / "reports"
     switch(demo, "blue")
     done, record = run_gonogo(
+        demo,
         # No request of this file sends the load token: nothing could mask it, so it stays out.
         {**variables, "GONOGO_LOAD_PATHS": paths, "LEAK_LOAD_TOKEN": ""},
         env_file,
